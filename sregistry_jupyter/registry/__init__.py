@@ -1,0 +1,1 @@
+"""The Tornado registry server: data model, storage, access policy, services and protocol adapters."""

@@ -1,0 +1,207 @@
+"""The ``sregistry-jupyter`` command: configuration, start-up and the admin commands.
+
+Configuration works like Jupyter's: traitlets on ``RegistryApp`` (and on pluggable classes such as the
+blob store), set in ``sregistry_jupyter_config.py`` (``--generate-config`` writes one), on the command
+line as ``--RegistryApp.trait=value``, or for secrets in the environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import sys
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+from traitlets import Bool, Float, Integer, Type, Unicode, default
+from traitlets.config import Application, catch_config_error
+
+from .. import __version__
+from . import db
+from .context import Registry
+from .services.gc import UPLOAD_TTL
+from .storage import BlobStore, FilesystemBlobStore
+from .webapp import make_app
+
+CONFIG_FILE = "sregistry_jupyter_config.py"
+SECRET_ENV = "SREGISTRY_SECRET_KEY"
+DB_URL_ENV = "SREGISTRY_DB_URL"
+
+common_aliases = {
+    "data-dir": "RegistryApp.data_dir",
+    "db-url": "RegistryApp.db_url",
+    "config": "RegistryApp.config_file",
+    "log-level": "Application.log_level",
+}
+
+
+class RegistryApp(Application):
+    """A container registry for Singularity/Apptainer images."""
+
+    name = "sregistry-jupyter"
+    version = __version__
+    description = __doc__
+    aliases = common_aliases
+    flags = {
+        "generate-config": ({"RegistryApp": {"generate_config": True}}, "Write a default config file and exit."),
+    }
+
+    config_file = Unicode(CONFIG_FILE, config=True, help="The configuration file to load.")
+    generate_config = Bool(False, config=True, help="Write a default config file and exit.")
+    data_dir = Unicode(
+        "sregistry-data", config=True, help="Folder for the database (SQLite), blobs and the secret key."
+    )
+    db_url = Unicode(
+        "",
+        config=True,
+        help=f"Database URL; default SQLite in the data dir. ${DB_URL_ENV} overrides the default.",
+    )
+    registry_name = Unicode("Singularity Registry", config=True, help="The registry's name, shown on its pages.")
+    public_url = Unicode(
+        "", config=True, help="The URL clients reach the registry at, when it differs from the request's host."
+    )
+    ip = Unicode("127.0.0.1", config=True, help="The address to listen on.")
+    port = Integer(5000, config=True, help="The port to listen on (0 picks a free one).")
+    blob_store_class = Type(FilesystemBlobStore, klass=BlobStore, config=True, help="Where image bytes are stored.")
+    max_upload_size = Integer(64 << 30, config=True, help="Largest image accepted, in bytes.")
+    max_json_body = Integer(1 << 20, config=True, help="Largest JSON request body accepted, in bytes.")
+    default_page_size = Integer(20, config=True, help="Items per page when a request does not say.")
+    max_page_size = Integer(100, config=True, help="Most items per page a request may ask for.")
+    shutdown_timeout = Float(
+        60.0, config=True, help="Seconds to let requests in flight finish after SIGTERM before exiting."
+    )
+
+    @default("db_url")
+    def _db_url_default(self) -> str:
+        return os.environ.get(DB_URL_ENV) or f"sqlite:///{Path(self.data_dir).resolve() / 'registry.db'}"
+
+    @property
+    def classes(self) -> list[type]:  # type: ignore[override]
+        return [RegistryApp, FilesystemBlobStore]
+
+    subcommands = {
+        "serve": ("sregistry_jupyter.registry.app.ServeCommand", "Run the registry server."),
+        "admin": ("sregistry_jupyter.registry.admin.AdminCommand", "Administer users, tokens and storage."),
+    }
+
+    @catch_config_error
+    def initialize(self, argv: list[str] | None = None) -> None:
+        self.parse_command_line(argv)
+        if self.subapp is not None:
+            return
+        if self.config_file and (os.path.exists(self.config_file) or self.config_file != CONFIG_FILE):
+            self.load_config_file(self.config_file)
+            self.parse_command_line(argv)
+
+    def start(self) -> None:
+        if self.subapp is not None:
+            self.subapp.start()
+            return
+        if self.generate_config:
+            self.write_config_file()
+            return
+        self.print_help()
+        self.exit(1)
+
+    def write_config_file(self) -> None:
+        path = Path(self.config_file)
+        if path.exists():
+            print(f"{path} exists; not overwriting it", file=sys.stderr)
+            self.exit(1)
+        path.write_text(self.generate_config_file())
+        print(f"wrote {path}")
+
+    def secret_key(self) -> bytes:
+        """The key that signs URLs and derives tokens: from the environment, else a 0600 file kept in
+        the data dir (created on first start)."""
+        from_env = os.environ.get(SECRET_ENV)
+        if from_env:
+            return from_env.encode()
+        path = Path(self.data_dir) / "secret_key"
+        try:
+            return path.read_bytes().strip()
+        except FileNotFoundError:
+            pass
+        key = secrets.token_hex(32).encode()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key)
+        return key
+
+    def open_registry(self) -> Registry:
+        """Create the data dir, upgrade the schema and connect storage: everything a command needs."""
+        Path(self.data_dir).mkdir(parents=True, exist_ok=True)
+        url = make_url(db.normalise_url(self.db_url))
+        engine = db.make_engine(self.db_url)
+        db.upgrade(engine)
+        self.log.debug("database %s is at the latest schema", url.render_as_string(hide_password=True))
+        store_kwargs = {}
+        if issubclass(self.blob_store_class, FilesystemBlobStore):
+            configured = self.config.get("FilesystemBlobStore", {}).get("root")
+            store_kwargs["root"] = configured or str(Path(self.data_dir).resolve() / "storage")
+        store = self.blob_store_class(parent=self, **store_kwargs)
+        return Registry(
+            engine=engine,
+            session_factory=db.make_session_factory(engine),
+            store=store,
+            secret_key=self.secret_key(),
+            name=self.registry_name,
+            public_url=self.public_url.rstrip("/"),
+            max_upload_size=self.max_upload_size,
+            max_json_body=self.max_json_body,
+            default_page_size=self.default_page_size,
+            max_page_size=self.max_page_size,
+        )
+
+
+class ServeCommand(RegistryApp):
+    """Run the registry server."""
+
+    description = "Run the registry server."
+    aliases = {**common_aliases, "ip": "RegistryApp.ip", "port": "RegistryApp.port"}
+    subcommands = {}
+
+    def start(self) -> None:
+        if self.generate_config:
+            self.write_config_file()
+            return
+        asyncio.run(self.serve())
+
+    async def serve(self) -> None:
+        registry = self.open_registry()
+        reaped = registry.store.reap_uploads(UPLOAD_TTL)
+        if reaped:
+            self.log.info("removed %d unfinished uploads left by an earlier run", reaped)
+        server = HTTPServer(
+            make_app(registry),
+            max_body_size=self.max_upload_size,
+            chunk_size=1 << 20,
+            idle_connection_timeout=300,
+            xheaders=bool(self.public_url),
+        )
+        sockets = bind_sockets(self.port, self.ip)
+        server.add_sockets(sockets)
+        host, port = sockets[0].getsockname()[:2]
+        shown = f"[{host}]" if ":" in host else host
+        print(f"{self.registry_name} is running at http://{shown}:{port}/", flush=True)
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stopping.set)
+        await stopping.wait()
+        self.log.info("shutting down: no new connections; waiting for %d requests", registry.in_flight.count)
+        server.stop()
+        deadline = loop.time() + self.shutdown_timeout
+        while registry.in_flight.count > 0 and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        await server.close_all_connections()
+        registry.engine.dispose()
+        self.log.info("stopped")
+
+
+def main(argv: list[str] | None = None) -> None:
+    RegistryApp.launch_instance(argv)

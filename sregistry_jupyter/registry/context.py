@@ -1,0 +1,32 @@
+"""The long-lived objects a running registry shares between requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from .storage import BlobStore
+
+
+@dataclass
+class InFlight:
+    """Counts requests being served, so that shutdown can wait for them to finish."""
+
+    count: int = 0
+
+
+@dataclass
+class Registry:
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    store: BlobStore
+    secret_key: bytes
+    name: str = "Singularity Registry"
+    public_url: str = ""
+    max_upload_size: int = 64 << 30
+    max_json_body: int = 1 << 20
+    default_page_size: int = 20
+    max_page_size: int = 100
+    in_flight: InFlight = field(default_factory=InFlight)

@@ -1,0 +1,69 @@
+"""Domain errors raised by services and translated by each protocol adapter into its own envelope.
+
+Services never know which surface called them; a handler maps the error's ``status`` and ``message``
+onto the library, shub or native error format.
+"""
+
+from __future__ import annotations
+
+
+class RegistryError(Exception):
+    """Base class: an HTTP-like status, a stable machine-readable code and a human message."""
+
+    status = 400
+    code = "BAD_REQUEST"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+
+
+class InvalidInput(RegistryError):
+    status = 400
+    code = "INVALID"
+
+
+class Unauthorized(RegistryError):
+    status = 401
+    code = "UNAUTHORIZED"
+
+
+class Forbidden(RegistryError):
+    status = 403
+    code = "DENIED"
+
+
+class NotFound(RegistryError):
+    status = 404
+    code = "NOT_FOUND"
+
+
+class Conflict(RegistryError):
+    status = 409
+    code = "CONFLICT"
+
+
+class LengthRequired(RegistryError):
+    status = 411
+    code = "LENGTH_REQUIRED"
+
+
+class TooLarge(RegistryError):
+    status = 413
+    code = "TOO_LARGE"
+
+
+class RangeNotSatisfiable(RegistryError):
+    status = 416
+    code = "RANGE_INVALID"
+
+
+class DigestMismatch(RegistryError):
+    status = 400
+    code = "DIGEST_INVALID"
+
+
+class SizeMismatch(RegistryError):
+    status = 400
+    code = "SIZE_INVALID"

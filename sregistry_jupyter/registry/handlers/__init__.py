@@ -1,0 +1,1 @@
+"""Protocol adapters: each module turns one surface's requests into service calls."""

@@ -1,0 +1,154 @@
+"""What every handler shares: a database session per request, the caller's identity, bounded
+request bodies, and errors rendered in the surface's own envelope (never a stack trace).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from sqlalchemy.orm import Session
+from tornado import web
+
+from ..access import ANONYMOUS, Principal
+from ..context import Registry
+from ..errors import InvalidInput, RegistryError, TooLarge
+from ..services import users
+
+log = logging.getLogger("sregistry_jupyter")
+
+TOKEN_SCHEMES = ("bearer", "token")
+
+
+@web.stream_request_body
+class BaseHandler(web.RequestHandler):
+    """Handlers receive bodies as a stream so that limits apply before anything is buffered.
+
+    Ordinary handlers collect at most ``Registry.max_json_body`` bytes; upload handlers override
+    ``data_received`` to stream into blob storage instead.
+    """
+
+    _db: Session | None = None
+    _principal: Principal | None = None
+    _counted = False
+
+    @property
+    def registry(self) -> Registry:
+        return self.settings["registry"]
+
+    @property
+    def db(self) -> Session:
+        if self._db is None:
+            self._db = self.registry.session_factory()
+        return self._db
+
+    def set_default_headers(self) -> None:
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Cache-Control", "no-store")
+
+    async def prepare(self) -> None:
+        self.registry.in_flight.count += 1
+        self._counted = True
+        self._body = bytearray()
+        if self.request.method in ("POST", "PUT", "PATCH", "DELETE"):
+            self.limit_body(self.registry.max_json_body)
+
+    def limit_body(self, limit: int) -> None:
+        """Refuse a body larger than ``limit`` before reading it, and cap one without a length."""
+        declared = self.request.headers.get("Content-Length")
+        if declared is not None:
+            if not declared.isdigit():
+                raise InvalidInput("invalid Content-Length")
+            if int(declared) > limit:
+                raise TooLarge(f"the request body is larger than {limit} bytes")
+        self.request.connection.set_max_body_size(limit)
+
+    def data_received(self, chunk: bytes) -> None:
+        self._body += chunk
+
+    def json_body(self) -> dict[str, Any]:
+        """The body as a JSON object, whatever the Content-Type says (the library client sends none)."""
+        try:
+            value = json.loads(bytes(self._body) or b"{}")
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+            raise InvalidInput(f"the body is not valid JSON: {error}") from None
+        if not isinstance(value, dict):
+            raise InvalidInput("the body must be a JSON object")
+        return value
+
+    @property
+    def principal(self) -> Principal:
+        if self._principal is None:
+            self._principal = self.authenticate()
+        return self._principal
+
+    def authenticate(self) -> Principal:
+        header = self.request.headers.get("Authorization")
+        if not header:
+            return ANONYMOUS
+        scheme, _, credential = header.strip().partition(" ")
+        if scheme.lower() not in TOKEN_SCHEMES:
+            return ANONYMOUS
+        return users.authenticate_token(self.db, credential.strip())
+
+    @property
+    def remote_addr(self) -> str:
+        return self.request.remote_ip or ""
+
+    def write_json(self, value: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(value, default=str))
+
+    def error_body(self, status: int, code: str, message: str) -> dict[str, Any]:
+        """The error envelope of this surface; overridden by each protocol adapter."""
+        return {"code": code, "message": message}
+
+    def log_exception(self, typ, value, tb) -> None:  # type: ignore[no-untyped-def]
+        if isinstance(value, RegistryError):
+            log.info("%s %s -> %s %s", self.request.method, self.request.uri, value.status, value.message)
+        else:
+            super().log_exception(typ, value, tb)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(error, RegistryError):
+            self.set_status(error.status)
+            for name, value in error.headers.items():
+                self.set_header(name, value)
+            if error.status == 401:
+                self.set_header("WWW-Authenticate", 'Bearer realm="sregistry"')
+            body = self.error_body(error.status, error.code, error.message)
+        elif isinstance(error, web.HTTPError):
+            body = self.error_body(status_code, "HTTP_ERROR", error.log_message or self._reason)
+        elif status_code >= 500:
+            body = self.error_body(status_code, "INTERNAL", "internal error; the registry log has details")
+        else:
+            body = self.error_body(status_code, "HTTP_ERROR", self._reason)
+        if self._db is not None:
+            self._db.rollback()
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(body))
+
+    def on_finish(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        if self._counted:
+            self.registry.in_flight.count -= 1
+            self._counted = False
+
+    def on_connection_close(self) -> None:
+        body = getattr(self.request, "_body_future", None)
+        if body is not None and not body.done():
+            self.on_finish()
+        super().on_connection_close()
+
+
+class NotFoundHandler(BaseHandler):
+    """Unknown paths: a JSON 404 rather than Tornado's HTML page."""
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        raise web.HTTPError(404, "no such endpoint")

@@ -1,0 +1,109 @@
+"""Users and their API tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .. import tokens
+from ..access import Action, Principal, can
+from ..errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from ..names import validate_username
+from ..orm import ApiToken, User, utcnow
+from . import audit
+
+MAX_TOKEN_NAME = 100
+MAX_EXPIRY_DAYS = 3650
+
+
+def create_user(session: Session, name: str, *, admin: bool = False, staff: bool = False, robot: bool = False) -> User:
+    validate_username(name)
+    user = User(name=name, is_admin=admin, is_staff=staff, is_robot=robot)
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict(f"user {name!r} already exists") from None
+    return user
+
+
+def get_user(session: Session, name: str) -> User:
+    user = session.scalar(select(User).where(User.name == name))
+    if user is None:
+        raise NotFound(f"no user {name!r}")
+    return user
+
+
+def create_token(
+    session: Session,
+    user: User,
+    secret_key: bytes,
+    *,
+    name: str = "token",
+    scope: str = "write",
+    expires_in_days: float | None = None,
+) -> tuple[ApiToken, str]:
+    """A new token for ``user``; the token string is returned once and never stored."""
+    if scope not in tokens.SCOPES:
+        raise InvalidInput(f"invalid scope {scope!r}: use one of {', '.join(tokens.SCOPES)}")
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_TOKEN_NAME:
+        raise InvalidInput(f"a token name is 1-{MAX_TOKEN_NAME} characters")
+    expires_at = None
+    if expires_in_days is not None:
+        if not 0 < expires_in_days <= MAX_EXPIRY_DAYS:
+            raise InvalidInput(f"expiry must be between 0 and {MAX_EXPIRY_DAYS} days")
+        expires_at = utcnow() + dt.timedelta(days=expires_in_days)
+    key_id, salt, token = tokens.generate(secret_key)
+    row = ApiToken(
+        user=user,
+        name=name.strip(),
+        key_id=key_id,
+        salt=salt,
+        hashed=tokens.hash_token(token),
+        scope=scope,
+        expires_at=expires_at,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(session, "token.create", Principal(user), detail={"token": row.name, "scope": scope})
+    return row, token
+
+
+def token_is_live(row: ApiToken, now: dt.datetime | None = None) -> bool:
+    now = now or utcnow()
+    return row.revoked_at is None and (row.expires_at is None or row.expires_at > now)
+
+
+def authenticate_token(session: Session, token: str) -> Principal:
+    """The principal a bearer token stands for; Unauthorized for anything unknown, revoked or expired."""
+    key_id = tokens.key_id_of(token)
+    row = session.scalar(select(ApiToken).where(ApiToken.key_id == key_id)) if key_id else None
+    if row is None or not tokens.matches(token, row.hashed) or not token_is_live(row):
+        raise Unauthorized("invalid, expired or revoked token")
+    now = utcnow()
+    if row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=1):
+        row.last_used_at = now
+    return Principal(row.user, row.scope, row.id)
+
+
+def list_tokens(session: Session, user: User) -> list[ApiToken]:
+    return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id)))
+
+
+def revoke_token(session: Session, principal: Principal, token_id: int) -> ApiToken:
+    """Revoke one of the caller's own tokens (admins may revoke anyone's)."""
+    if principal.user is None:
+        raise Unauthorized("sign in to manage tokens")
+    row = session.get(ApiToken, token_id)
+    if row is None or (row.user_id != principal.user.id and not can(session, principal, Action.ADMIN)):
+        raise NotFound(f"no token {token_id}")
+    if principal.scope != "admin" and row.id != principal.token_id:
+        raise Forbidden("revoking other tokens needs an admin-scoped token or a signed-in session")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        audit.record(session, "token.revoke", principal, detail={"token": row.name})
+    return row

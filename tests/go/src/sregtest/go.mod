@@ -1,0 +1,3 @@
+module sregtest
+
+go 1.19
