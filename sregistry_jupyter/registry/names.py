@@ -32,7 +32,7 @@ def validate_tag(value: str) -> str:
     """Return ``value`` if it is a valid tag; ``sha256.`` prefixes are refused so tags never pose as digests."""
     if not isinstance(value, str) or not TAG_RE.fullmatch(value):
         raise InvalidInput(
-            f"invalid tag {value!r}: 1-128 characters of letters, digits, '_', '.' and '-', not starting with '.' or '-'"
+            f"invalid tag {value!r}: 1-128 letters, digits, '_', '.' and '-', not starting with '.' or '-'"
         )
     if value.startswith("sha256."):
         raise InvalidInput(f"invalid tag {value!r}: tags may not start with 'sha256.'")
