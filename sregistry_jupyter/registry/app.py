@@ -68,6 +68,9 @@ class RegistryApp(Application):
     port = Integer(5000, config=True, help="The port to listen on (0 picks a free one).")
     blob_store_class = Type(FilesystemBlobStore, klass=BlobStore, config=True, help="Where image bytes are stored.")
     max_upload_size = Integer(64 << 30, config=True, help="Largest image accepted, in bytes.")
+    multipart_part_size = Integer(
+        64 << 20, config=True, help="Part size handed to library clients for multipart uploads, in bytes."
+    )
     max_json_body = Integer(1 << 20, config=True, help="Largest JSON request body accepted, in bytes.")
     default_page_size = Integer(20, config=True, help="Items per page when a request does not say.")
     max_page_size = Integer(100, config=True, help="Most items per page a request may ask for.")
@@ -152,6 +155,7 @@ class RegistryApp(Application):
             name=self.registry_name,
             public_url=self.public_url.rstrip("/"),
             max_upload_size=self.max_upload_size,
+            multipart_part_size=self.multipart_part_size,
             max_json_body=self.max_json_body,
             default_page_size=self.default_page_size,
             max_page_size=self.max_page_size,

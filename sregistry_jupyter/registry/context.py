@@ -26,6 +26,7 @@ class Registry:
     name: str = "Singularity Registry"
     public_url: str = ""
     max_upload_size: int = 64 << 30
+    multipart_part_size: int = 64 << 20
     max_json_body: int = 1 << 20
     default_page_size: int = 20
     max_page_size: int = 100

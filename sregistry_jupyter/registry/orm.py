@@ -155,7 +155,7 @@ class Image(Base):
     uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
     container: Mapped[Container] = relationship(back_populates="images")
-    tags: Mapped[list[Tag]] = relationship(back_populates="image")
+    tags: Mapped[list[Tag]] = relationship(back_populates="image", cascade="all, delete-orphan")
 
 
 class Tag(Base):

@@ -29,6 +29,7 @@ class BaseHandler(web.RequestHandler):
     ``data_received`` to stream into blob storage instead.
     """
 
+    streams_body = False
     _db: Session | None = None
     _principal: Principal | None = None
     _counted = False
@@ -51,7 +52,7 @@ class BaseHandler(web.RequestHandler):
         self.registry.in_flight.count += 1
         self._counted = True
         self._body = bytearray()
-        if self.request.method in ("POST", "PUT", "PATCH", "DELETE"):
+        if not self.streams_body and self.request.method in ("POST", "PUT", "PATCH", "DELETE"):
             self.limit_body(self.registry.max_json_body)
 
     def limit_body(self, limit: int) -> None:

@@ -78,6 +78,39 @@ class BlobWriter(abc.ABC):
     def _discard(self) -> None: ...
 
 
+class PartWriter(abc.ABC):
+    """Receives one part of a multipart upload; ``finish`` checks its length and returns its sha256 hex."""
+
+    def __init__(self, length: int) -> None:
+        self._hasher = hashlib.sha256()
+        self.length = length
+        self.size = 0
+
+    def write(self, data: bytes | memoryview) -> None:
+        if self.size + len(data) > self.length:
+            raise SizeMismatch(f"the part is longer than its declared {self.length} bytes")
+        self._hasher.update(data)
+        self._write(data)
+        self.size += len(data)
+
+    def finish(self) -> str:
+        if self.size != self.length:
+            raise SizeMismatch(f"received {self.size} bytes of a {self.length}-byte part")
+        self._finish()
+        return self._hasher.hexdigest()
+
+    def cancel(self) -> None:
+        """Stop writing this part; what was written is overwritten by a retry or caught by the digest check."""
+        self._finish()
+
+    @abc.abstractmethod
+    def _write(self, data: bytes | memoryview) -> None: ...
+
+    @abc.abstractmethod
+    def _finish(self) -> None:
+        """Release the part's resources; safe to call more than once."""
+
+
 class BlobStore(LoggingConfigurable):
     """Abstract blob storage; configured as ``RegistryApp.blob_store_class``."""
 
@@ -110,6 +143,22 @@ class BlobStore(LoggingConfigurable):
     @abc.abstractmethod
     def reap_uploads(self, older_than: dt.timedelta) -> int:
         """Remove leftovers of uploads that never finished (crashed processes); returns how many."""
+
+    @abc.abstractmethod
+    def start_assembly(self, upload_id: str, size: int) -> None:
+        """Prepare to receive a blob of ``size`` bytes in parts that may arrive in any order."""
+
+    @abc.abstractmethod
+    def part_writer(self, upload_id: str, offset: int, length: int) -> PartWriter:
+        """A writer for the part ``[offset, offset + length)`` of an assembly."""
+
+    @abc.abstractmethod
+    def commit_assembly(self, upload_id: str, expected_digest: str, size: int) -> BlobInfo:
+        """Verify the whole assembled blob against ``expected_digest`` and publish it; discard it on mismatch."""
+
+    @abc.abstractmethod
+    def abort_assembly(self, upload_id: str) -> None:
+        """Discard an assembly and every part received; safe to call more than once."""
 
     def redirect_url(self, digest: str, expires_in: int, filename: str | None = None) -> str | None:
         """An absolute URL a client may fetch the blob from directly, or None if the registry serves it."""

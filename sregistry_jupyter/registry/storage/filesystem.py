@@ -8,17 +8,22 @@ same path, so an image pushed twice is stored once.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from traitlets import Unicode
 
+from ..errors import DigestMismatch, InvalidInput, SizeMismatch
 from ..names import digest_hex
-from .base import BlobInfo, BlobStore, BlobWriter
+from .base import BlobInfo, BlobStore, BlobWriter, PartWriter
 
 UPLOAD_SUFFIX = ".upload"
+ASSEMBLY_SUFFIX = ".assembly"
+UPLOAD_ID_RE = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -66,6 +71,27 @@ class FilesystemBlobWriter(BlobWriter):
             os.close(self._fd)
             self._fd = -1
         self._tmp.unlink(missing_ok=True)
+
+
+class FilesystemPartWriter(PartWriter):
+    """Writes one part at its offset in the assembly file (parts may come from several processes)."""
+
+    def __init__(self, path: Path, offset: int, length: int) -> None:
+        super().__init__(length)
+        self._fd = os.open(path, os.O_WRONLY)
+        self._position = offset
+
+    def _write(self, data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.pwrite(self._fd, view, self._position)
+            self._position += written
+            view = view[written:]
+
+    def _finish(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 class FilesystemBlobStore(BlobStore):
@@ -126,7 +152,8 @@ class FilesystemBlobStore(BlobStore):
     def reap_uploads(self, older_than: dt.timedelta) -> int:
         cutoff = dt.datetime.now(dt.UTC).replace(tzinfo=None) - older_than
         reaped = 0
-        for entry in self.uploads_dir.glob(f"*{UPLOAD_SUFFIX}"):
+        leftovers = [*self.uploads_dir.glob(f"*{UPLOAD_SUFFIX}"), *self.uploads_dir.glob(f"*{ASSEMBLY_SUFFIX}")]
+        for entry in leftovers:
             try:
                 if _mtime(entry.stat()) < cutoff:
                     entry.unlink()
@@ -134,3 +161,54 @@ class FilesystemBlobStore(BlobStore):
             except FileNotFoundError:
                 continue
         return reaped
+
+    def _assembly_path(self, upload_id: str) -> Path:
+        if not UPLOAD_ID_RE.fullmatch(upload_id):
+            raise InvalidInput(f"invalid upload id {upload_id!r}")
+        return self.uploads_dir / f"{upload_id}{ASSEMBLY_SUFFIX}"
+
+    def start_assembly(self, upload_id: str, size: int) -> None:
+        path = self._assembly_path(upload_id)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.ftruncate(fd, size)
+        finally:
+            os.close(fd)
+
+    def part_writer(self, upload_id: str, offset: int, length: int) -> FilesystemPartWriter:
+        path = self._assembly_path(upload_id)
+        if not path.exists():
+            raise InvalidInput(f"no upload {upload_id!r} in progress")
+        return FilesystemPartWriter(path, offset, length)
+
+    def commit_assembly(self, upload_id: str, expected_digest: str, size: int) -> BlobInfo:
+        path = self._assembly_path(upload_id)
+        target = self.path_for(expected_digest)
+        hasher = hashlib.sha256()
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            if os.fstat(fd).st_size != size:
+                raise SizeMismatch(f"the assembled upload is not {size} bytes")
+            for chunk in iter(lambda: os.read(fd, 4 << 20), b""):
+                hasher.update(chunk)
+            actual = "sha256." + hasher.hexdigest()
+            if actual != expected_digest:
+                raise DigestMismatch(f"the assembled upload's digest is {actual}, not {expected_digest}")
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            raise
+        os.close(fd)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            path.unlink()
+            os.utime(target)
+        else:
+            os.replace(path, target)
+            _fsync_dir(target.parent)
+        st = target.stat()
+        return BlobInfo(expected_digest, st.st_size, _mtime(st))
+
+    def abort_assembly(self, upload_id: str) -> None:
+        self._assembly_path(upload_id).unlink(missing_ok=True)

@@ -1,0 +1,242 @@
+"""Operations of the Sylabs library protocol that the other surfaces do not need.
+
+Mapping of library refs onto the registry's namespace: a ref is ``entity/collection/container``,
+``collection/container`` or ``container``, followed by ``:tag`` or ``:sha256.<hex>``. The collection is
+the namespace, as everywhere in this registry, so the entity segment is accepted and ignored (any
+entity names the same collection), and a one-segment ref lives in the collection ``library``.
+The library client creates images before uploading them; such an image stays invisible
+(``uploaded`` false) until its bytes have arrived and matched its hash.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..access import Action, Principal, can
+from ..errors import Forbidden, InvalidInput, NotFound
+from ..names import is_digest, validate_digest, validate_name, validate_tag
+from ..orm import Blob, Collection, Container, Image, UploadSession, utcnow
+from ..storage import BlobInfo
+from . import audit
+from .collections import get_visible
+from .images import set_tag, with_retries
+
+DEFAULT_COLLECTION = "library"
+DEFAULT_TAG = "latest"
+UPLOAD_TTL = dt.timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class LibraryRef:
+    entity: str | None
+    collection: str
+    container: str
+    tag: str
+
+    @property
+    def path(self) -> str:
+        return f"{self.collection}/{self.container}:{self.tag}"
+
+
+def parse_ref(raw: str) -> LibraryRef:
+    """Split and validate a library ref (without the ``library://`` scheme)."""
+    path, _, tag = raw.strip("/").partition(":")
+    segments = path.split("/")
+    if not 1 <= len(segments) <= 3 or not all(segments):
+        raise InvalidInput(f"invalid image ref {raw!r}: use entity/collection/container[:tag]")
+    for segment in segments:
+        validate_name(segment, "name")
+    tag = tag or DEFAULT_TAG
+    if not is_digest(tag):
+        validate_tag(tag)
+    container = segments[-1]
+    collection = segments[-2] if len(segments) >= 2 else DEFAULT_COLLECTION
+    entity = segments[0] if len(segments) == 3 else None
+    return LibraryRef(entity, collection, container, tag)
+
+
+def get_container_by_id(session: Session, principal: Principal, raw_id: str, action: Action) -> Container:
+    """A container by its numeric id, reported missing unless ``principal`` may see it."""
+    container = session.get(Container, int(raw_id)) if raw_id.isdigit() and len(raw_id) < 18 else None
+    if container is None or not can(session, principal, Action.SEE, container.collection):
+        raise NotFound(f"no container {raw_id}")
+    if not can(session, principal, action, container.collection):
+        raise Forbidden(f"you may not {action.value.replace('_', ' ')} in collection {container.collection.name!r}")
+    return container
+
+
+def get_image_by_id(session: Session, principal: Principal, raw_id: str, action: Action) -> Image:
+    image = session.get(Image, int(raw_id)) if raw_id.isdigit() and len(raw_id) < 18 else None
+    if image is None or not can(session, principal, Action.SEE, image.container.collection):
+        raise NotFound(f"no image {raw_id}")
+    if not can(session, principal, action, image.container.collection):
+        raise Forbidden(f"you may not {action.value} to collection {image.container.collection.name!r}")
+    return image
+
+
+def get_collection_by_id(session: Session, principal: Principal, raw_id: str) -> Collection:
+    collection = session.get(Collection, int(raw_id)) if raw_id.isdigit() and len(raw_id) < 18 else None
+    if collection is None or not can(session, principal, Action.SEE, collection):
+        raise NotFound(f"no collection {raw_id}")
+    return collection
+
+
+def find_container(session: Session, principal: Principal, collection: str, name: str) -> Container:
+    coll = get_visible(session, principal, collection)
+    validate_name(name, "container name")
+    container = session.scalar(select(Container).where(Container.collection_id == coll.id, Container.name == name))
+    if container is None:
+        raise NotFound(f"no container {collection}/{name}")
+    return container
+
+
+def create_container(
+    session: Session, principal: Principal, collection_id: str, name: str, description: str
+) -> Container:
+    validate_name(name, "container name")
+    collection = get_collection_by_id(session, principal, collection_id)
+    if not can(session, principal, Action.PUSH, collection):
+        raise Forbidden(f"you may not push to collection {collection.name!r}")
+
+    def work() -> Container:
+        container = session.scalar(
+            select(Container).where(Container.collection_id == collection.id, Container.name == name)
+        )
+        if container is None:
+            container = Container(collection_id=collection.id, name=name, description=description)
+            session.add(container)
+            session.flush()
+        return container
+
+    return with_retries(session, work)
+
+
+def _reusable_blob(session: Session, principal: Principal, digest: str) -> Image | None:
+    """An uploaded image with these bytes that ``principal`` may already pull, if any.
+
+    Deduplication must not become a way to read someone else's private image: the bytes are only
+    re-used without an upload when the pusher could have downloaded them anyway.
+    """
+    for image in session.scalars(select(Image).where(Image.digest == digest, Image.uploaded.is_(True))):
+        if can(session, principal, Action.PULL, image.container.collection):
+            return image
+    return None
+
+
+def create_image(session: Session, principal: Principal, container_id: str, digest: str, description: str) -> Image:
+    """Create (or find) the image a push is about to upload; already uploaded if its bytes are known."""
+    validate_digest(digest)
+    container = get_container_by_id(session, principal, container_id, Action.PUSH)
+
+    def work() -> Image:
+        image = session.scalar(select(Image).where(Image.container_id == container.id, Image.digest == digest))
+        if image is None:
+            image = Image(container_id=container.id, digest=digest, description=description)
+            session.add(image)
+            known = _reusable_blob(session, principal, digest)
+            if known is not None and session.get(Blob, digest) is not None:
+                image.uploaded, image.size, image.arch = True, known.size, known.arch
+                image.sif, image.signed, image.uploaded_at = known.sif, known.signed, utcnow()
+                image.uploaded_by_id = principal.user.id if principal.user else None
+            session.flush()
+        return image
+
+    return with_retries(session, work)
+
+
+def record_upload(
+    session: Session,
+    principal: Principal,
+    image_id: int,
+    blob: BlobInfo,
+    sif: dict[str, Any] | None,
+    remote_addr: str | None,
+) -> Image:
+    """Mark an image uploaded once its blob is stored and verified."""
+
+    def work() -> Image:
+        image = session.get(Image, image_id)
+        if image is None:
+            raise NotFound("the image was deleted during its upload")
+        if session.get(Blob, blob.digest) is None:
+            session.add(Blob(digest=blob.digest, size=blob.size))
+        sif_arch = (sif or {}).get("arch")
+        if sif_arch and sif_arch != "unknown":
+            image.arch = sif_arch
+        image.size, image.sif, image.signed = blob.size, sif, bool((sif or {}).get("signed"))
+        image.uploaded, image.uploaded_at = True, utcnow()
+        image.uploaded_by_id = principal.user.id if principal.user else None
+        container = image.container
+        container.updated_at = container.collection.updated_at = utcnow()
+        audit.record(
+            session,
+            "push",
+            principal,
+            collection=container.collection.name,
+            container=container.name,
+            digest=blob.digest,
+            size=blob.size,
+            remote_addr=remote_addr,
+        )
+        return image
+
+    return with_retries(session, work)
+
+
+def open_upload(
+    session: Session, principal: Principal, image: Image, kind: str, size: int, parts: dict[str, Any] | None = None
+) -> UploadSession:
+    upload = UploadSession(
+        id=uuid.uuid4().hex,
+        user_id=principal.user.id if principal.user else None,
+        image_id=image.id,
+        kind=kind,
+        declared_size=size,
+        declared_digest=image.digest,
+        parts=parts,
+        expires_at=utcnow() + UPLOAD_TTL,
+    )
+    session.add(upload)
+    session.commit()
+    return upload
+
+
+def get_upload(session: Session, upload_id: str, kind: str | None = None) -> UploadSession:
+    upload = session.get(UploadSession, upload_id) if len(upload_id) <= 64 else None
+    if upload is None or upload.state != "open" or upload.expires_at < utcnow() or (kind and upload.kind != kind):
+        raise NotFound("no such upload in progress")
+    return upload
+
+
+def multipart_layout(size: int, part_size: int) -> dict[str, int]:
+    return {"partSize": part_size, "totalParts": max(1, math.ceil(size / part_size))}
+
+
+def tag_image(
+    session: Session, principal: Principal, container: Container, image_id: str, tag: str, arch: str | None
+) -> None:
+    validate_tag(tag)
+    image = session.get(Image, int(image_id)) if image_id.isdigit() and len(image_id) < 18 else None
+    if image is None or image.container_id != container.id or not image.uploaded:
+        raise NotFound(f"no uploaded image {image_id} in this container")
+
+    def work() -> None:
+        set_tag(session, container, image, tag, arch or image.arch)
+        audit.record(
+            session,
+            "tag",
+            principal,
+            collection=container.collection.name,
+            container=container.name,
+            tag=tag,
+            digest=image.digest,
+        )
+
+    with_retries(session, work)
