@@ -48,6 +48,9 @@ def collect(
             continue
         if session.scalar(select(Image.id).where(Image.digest == blob.digest).limit(1)) is not None:
             continue
+        current = store.stat(blob.digest)
+        if current is None or current.modified > cutoff:
+            continue
         report.removed.append(blob.digest)
         report.freed_bytes += blob.size
         if not dry_run:

@@ -34,6 +34,21 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _publish_file(source: Path, target: Path) -> None:
+    """Move a verified upload to its content address, or drop it if those bytes are already stored.
+
+    Touching an existing blob marks it as freshly referenced, so garbage collection's grace period
+    protects it while the push that re-uses it is being recorded.
+    """
+    try:
+        os.utime(target)
+    except FileNotFoundError:
+        os.replace(source, target)
+        _fsync_dir(target.parent)
+    else:
+        source.unlink()
+
+
 def _mtime(st: os.stat_result) -> dt.datetime:
     return dt.datetime.fromtimestamp(st.st_mtime, dt.UTC).replace(tzinfo=None)
 
@@ -57,12 +72,7 @@ class FilesystemBlobWriter(BlobWriter):
         self._fd = -1
         target = self._store.path_for(digest)
         target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            self._tmp.unlink()
-            os.utime(target)
-        else:
-            os.replace(self._tmp, target)
-            _fsync_dir(target.parent)
+        _publish_file(self._tmp, target)
         st = target.stat()
         return BlobInfo(digest, st.st_size, _mtime(st))
 
@@ -146,7 +156,10 @@ class FilesystemBlobStore(BlobStore):
     def list_blobs(self) -> Iterator[BlobInfo]:
         for shard in sorted(self.blobs_dir.iterdir()):
             for entry in sorted(shard.iterdir()):
-                st = entry.stat()
+                try:
+                    st = entry.stat()
+                except FileNotFoundError:
+                    continue
                 yield BlobInfo(f"sha256.{entry.name}", st.st_size, _mtime(st))
 
     def reap_uploads(self, older_than: dt.timedelta) -> int:
@@ -185,7 +198,10 @@ class FilesystemBlobStore(BlobStore):
         path = self._assembly_path(upload_id)
         target = self.path_for(expected_digest)
         hasher = hashlib.sha256()
-        fd = os.open(path, os.O_RDONLY)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise InvalidInput(f"no upload {upload_id!r} in progress") from None
         try:
             if os.fstat(fd).st_size != size:
                 raise SizeMismatch(f"the assembled upload is not {size} bytes")
@@ -201,12 +217,7 @@ class FilesystemBlobStore(BlobStore):
             raise
         os.close(fd)
         target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            path.unlink()
-            os.utime(target)
-        else:
-            os.replace(path, target)
-            _fsync_dir(target.parent)
+        _publish_file(path, target)
         st = target.stat()
         return BlobInfo(expected_digest, st.st_size, _mtime(st))
 

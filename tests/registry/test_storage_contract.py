@@ -1,0 +1,499 @@
+"""The contract every BlobStore back end must honour, run against each of them.
+
+A back end joins the suite as one more ``Backend`` in ``BACKENDS``: a factory and three small hooks that
+reach below the interface (which uploads are in progress, and making uploads or blobs look old), so the
+tests themselves never depend on how a back end stores its bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import itertools
+import os
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from sregistry_jupyter.registry.errors import DigestMismatch, InvalidInput, SizeMismatch
+from sregistry_jupyter.registry.orm import utcnow
+from sregistry_jupyter.registry.storage import BlobStore, BlobWriter, FilesystemBlobStore
+
+
+@dataclass(frozen=True)
+class Backend:
+    """How to build one back end (``make`` may ask for fixtures, such as a server to talk to), list its
+    uploads in progress, and back-date its uploads and blobs."""
+
+    name: str
+    make: Callable[[pytest.FixtureRequest], BlobStore]
+    uploads: Callable[[BlobStore], list[str]]
+    age_uploads: Callable[[BlobStore, dt.timedelta], None]
+    age_blob: Callable[[BlobStore, str, dt.timedelta], None]
+
+
+def _fs_make(request: pytest.FixtureRequest) -> BlobStore:
+    return FilesystemBlobStore(root=str(request.getfixturevalue("tmp_path") / "storage"))
+
+
+def _fs_uploads(store: FilesystemBlobStore) -> list[str]:
+    return sorted(p.name for p in store.uploads_dir.iterdir())
+
+
+def _back_date(path: Path, age: dt.timedelta) -> None:
+    when = time.time() - age.total_seconds()
+    os.utime(path, (when, when))
+
+
+def _fs_age_uploads(store: FilesystemBlobStore, age: dt.timedelta) -> None:
+    """Back-date every upload file, as if its process had stalled or died ``age`` ago."""
+    for path in store.uploads_dir.iterdir():
+        _back_date(path, age)
+
+
+def _fs_age_blob(store: FilesystemBlobStore, digest: str, age: dt.timedelta) -> None:
+    _back_date(store.path_for(digest), age)
+
+
+BACKENDS = [Backend("filesystem", _fs_make, _fs_uploads, _fs_age_uploads, _fs_age_blob)]
+
+
+@pytest.fixture(params=BACKENDS, ids=lambda b: b.name)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    return request.param
+
+
+@pytest.fixture
+def store(backend: Backend, request: pytest.FixtureRequest) -> BlobStore:
+    return backend.make(request)
+
+
+def digest_of(data: bytes) -> str:
+    return "sha256." + hashlib.sha256(data).hexdigest()
+
+
+def put(store: BlobStore, data: bytes, chunk: int = 65_536) -> str:
+    writer = store.writer()
+    for start in range(0, len(data), chunk):
+        writer.write(data[start : start + chunk])
+    return writer.commit(digest_of(data), len(data)).digest
+
+
+def spans(size: int, part_size: int) -> list[tuple[int, int]]:
+    return [(offset, min(part_size, size - offset)) for offset in range(0, size, part_size)] or [(0, 0)]
+
+
+def send_parts(store: BlobStore, upload_id: str, data: bytes, part_size: int) -> list[str]:
+    """Write every part, last first, each in two uneven pieces; returns the parts' sha256 in that order."""
+    hashes = []
+    for offset, length in reversed(spans(len(data), part_size)):
+        part = store.part_writer(upload_id, offset, length)
+        piece = data[offset : offset + length]
+        part.write(piece[: length // 3])
+        part.write(memoryview(piece)[length // 3 :])
+        hashes.append(part.finish())
+    return hashes
+
+
+def listed(store: BlobStore) -> list[str]:
+    return sorted(b.digest for b in store.list_blobs())
+
+
+def assert_nothing_left(store: BlobStore, backend: Backend, digest: str) -> None:
+    assert store.stat(digest) is None
+    assert listed(store) == []
+    assert backend.uploads(store) == []
+    assert store.reap_uploads(dt.timedelta(0)) == 0
+
+
+def test_odd_sized_chunks_commit_to_the_right_blob(store: BlobStore, backend: Backend) -> None:
+    data = os.urandom(300_007)
+    sizes = [1, 7, 4096, 65_537, 13, 100_003]
+    writer = store.writer()
+    position = 0
+    for size in itertools.cycle(sizes):
+        if position >= len(data):
+            break
+        writer.write(data[position : position + size])
+        position += size
+    assert writer.size == len(data)
+    assert writer.digest == digest_of(data)
+    info = writer.commit(digest_of(data), len(data))
+    assert (info.digest, info.size) == (digest_of(data), len(data))
+    stat = store.stat(info.digest)
+    assert stat is not None
+    assert (stat.digest, stat.size) == (digest_of(data), len(data))
+    assert stat.modified.tzinfo is None
+    assert abs(stat.modified - utcnow()) < dt.timedelta(minutes=1)
+    assert b"".join(store.read(info.digest)) == data
+    assert backend.uploads(store) == []
+
+
+def test_memoryview_and_bytearray_are_accepted(store: BlobStore) -> None:
+    data = os.urandom(10_000)
+    writer = store.writer()
+    writer.write(memoryview(data)[:4000])
+    writer.write(bytearray(data[4000:]))
+    digest = writer.commit(digest_of(data)).digest
+    assert b"".join(store.read(digest)) == data
+
+
+@pytest.mark.parametrize(
+    ("offset", "length", "expected"),
+    [
+        (0, 100, slice(0, 100)),
+        (4000, 2500, slice(4000, 6500)),
+        (9_900, 100, slice(9_900, 10_000)),
+        (5000, 0, slice(0, 0)),
+        (9_950, 500, slice(9_950, 10_000)),
+        (10_000, 10, slice(0, 0)),
+        (20_000, 10, slice(0, 0)),
+        (6000, None, slice(6000, 10_000)),
+    ],
+    ids=["start", "middle", "end", "zero-length", "past-the-end", "at-the-end", "far-beyond", "to-the-end"],
+)
+def test_read_at_offset_and_length(store: BlobStore, offset: int, length: int | None, expected: slice) -> None:
+    data = os.urandom(10_000)
+    digest = put(store, data)
+    assert b"".join(store.read(digest, offset, length)) == data[expected]
+    if length is not None:
+        assert store.read_at(digest, offset, length) == data[expected]
+
+
+def test_read_respects_chunk_size(store: BlobStore) -> None:
+    data = os.urandom(10_500)
+    digest = put(store, data)
+    chunks = list(store.read(digest, 250, None, chunk_size=1000))
+    assert b"".join(chunks) == data[250:]
+    assert all(0 < len(c) <= 1000 for c in chunks)
+
+
+def test_wrong_digest_leaves_nothing(store: BlobStore, backend: Backend) -> None:
+    data = os.urandom(50_000)
+    writer = store.writer()
+    writer.write(data)
+    with pytest.raises(DigestMismatch):
+        writer.commit(digest_of(b"other"), len(data))
+    assert_nothing_left(store, backend, digest_of(data))
+    assert store.stat(digest_of(b"other")) is None
+
+
+def test_wrong_size_leaves_nothing(store: BlobStore, backend: Backend) -> None:
+    data = os.urandom(50_000)
+    writer = store.writer()
+    writer.write(data)
+    with pytest.raises(SizeMismatch):
+        writer.commit(digest_of(data), len(data) + 1)
+    assert_nothing_left(store, backend, digest_of(data))
+
+
+def test_cancel_leaves_nothing_and_may_be_repeated(store: BlobStore, backend: Backend) -> None:
+    data = os.urandom(50_000)
+    writer = store.writer()
+    writer.write(data)
+    assert len(backend.uploads(store)) == 1
+    writer.cancel()
+    writer.cancel()
+    assert_nothing_left(store, backend, digest_of(data))
+
+
+@pytest.mark.parametrize("finish", ["commit", "cancel"])
+def test_a_finished_writer_refuses_more(store: BlobStore, finish: str) -> None:
+    data = b"finished"
+    writer = store.writer()
+    writer.write(data)
+    if finish == "commit":
+        writer.commit(digest_of(data))
+    else:
+        writer.cancel()
+    with pytest.raises(ValueError):
+        writer.write(b"more")
+    with pytest.raises(ValueError):
+        writer.commit(digest_of(data))
+    assert listed(store) == ([digest_of(data)] if finish == "commit" else [])
+
+
+def test_identical_content_committed_twice_is_stored_once(store: BlobStore, backend: Backend) -> None:
+    data = os.urandom(20_000)
+    assert put(store, data) == put(store, data, chunk=999)
+    assert listed(store) == [digest_of(data)]
+    assert b"".join(store.read(digest_of(data))) == data
+    assert backend.uploads(store) == []
+
+
+def test_concurrent_identical_commits_store_one_blob(store: BlobStore, backend: Backend) -> None:
+    data = os.urandom(200_000)
+    writers: list[BlobWriter] = [store.writer(), store.writer()]
+    for writer in writers:
+        writer.write(data)
+    barrier = threading.Barrier(len(writers))
+    results: list[object] = []
+
+    def commit(writer: BlobWriter) -> None:
+        barrier.wait()
+        try:
+            results.append(writer.commit(digest_of(data), len(data)).digest)
+        except Exception as error:
+            results.append(error)
+
+    threads = [threading.Thread(target=commit, args=(w,)) for w in writers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert results == [digest_of(data)] * len(writers)
+    assert listed(store) == [digest_of(data)]
+    assert b"".join(store.read(digest_of(data))) == data
+    assert backend.uploads(store) == []
+
+
+def test_delete_reports_whether_the_blob_existed(store: BlobStore) -> None:
+    keep, drop = os.urandom(1000), os.urandom(1000)
+    put(store, keep)
+    digest = put(store, drop)
+    assert store.delete(digest) is True
+    assert store.delete(digest) is False
+    assert store.stat(digest) is None
+    assert listed(store) == [digest_of(keep)]
+
+
+def test_list_blobs_lists_exactly_the_committed_ones(store: BlobStore) -> None:
+    assert listed(store) == []
+    blobs = {digest_of(d): d for d in (os.urandom(n) for n in (0, 1, 4096, 70_000))}
+    for data in blobs.values():
+        put(store, data)
+    pending = store.writer()
+    pending.write(b"in progress")
+    failed = store.writer()
+    failed.write(b"refused")
+    with pytest.raises(DigestMismatch):
+        failed.commit(digest_of(b"something else"))
+    infos = {b.digest: b for b in store.list_blobs()}
+    assert sorted(infos) == sorted(blobs)
+    assert {d: i.size for d, i in infos.items()} == {d: len(data) for d, data in blobs.items()}
+    pending.cancel()
+
+
+def test_reap_uploads_removes_only_old_ones(store: BlobStore, backend: Backend) -> None:
+    stale = store.writer()
+    stale.write(b"abandoned by a crashed process")
+    store.start_assembly("stale-assembly", 100)
+    backend.age_uploads(store, dt.timedelta(hours=3))
+    fresh = store.writer()
+    fresh.write(b"still arriving")
+    assert len(backend.uploads(store)) == 3
+    assert store.reap_uploads(dt.timedelta(hours=1)) == 2
+    assert len(backend.uploads(store)) == 1
+    with pytest.raises(InvalidInput):
+        store.part_writer("stale-assembly", 0, 100)
+    fresh.write(b", and done")
+    data = b"still arriving, and done"
+    assert fresh.commit(digest_of(data), len(data)).digest == digest_of(data)
+    assert store.reap_uploads(dt.timedelta(hours=1)) == 0
+    assert backend.uploads(store) == []
+    stale.cancel()
+    assert listed(store) == [digest_of(data)]
+
+
+@pytest.mark.parametrize("how", ["writer", "assembly"])
+def test_committing_an_existing_blob_again_makes_it_young(store: BlobStore, backend: Backend, how: str) -> None:
+    data = os.urandom(5000)
+    digest = put(store, data)
+    backend.age_blob(store, digest, dt.timedelta(days=2))
+    assert store.stat(digest).modified < utcnow() - dt.timedelta(days=1)
+    if how == "writer":
+        put(store, data)
+    else:
+        store.start_assembly("again-upload", len(data))
+        send_parts(store, "again-upload", data, 2048)
+        store.commit_assembly("again-upload", digest, len(data))
+    assert store.stat(digest).modified > utcnow() - dt.timedelta(minutes=1)
+    assert listed(store) == [digest]
+    assert backend.uploads(store) == []
+
+
+@pytest.mark.parametrize(("size", "part_size"), [(250_001, 65_536), (65_536, 65_536), (10, 65_536), (0, 65_536)])
+def test_assembly_in_any_order_commits_to_the_right_blob(
+    store: BlobStore, backend: Backend, size: int, part_size: int
+) -> None:
+    data = os.urandom(size)
+    store.start_assembly("upload-0001", size)
+    hashes = send_parts(store, "upload-0001", data, part_size)
+    expected = [hashlib.sha256(data[o : o + n]).hexdigest() for o, n in reversed(spans(size, part_size))]
+    assert hashes == expected
+    info = store.commit_assembly("upload-0001", digest_of(data), size)
+    assert (info.digest, info.size) == (digest_of(data), size)
+    assert b"".join(store.read(info.digest)) == data
+    assert listed(store) == [digest_of(data)]
+    assert backend.uploads(store) == []
+
+
+def test_assembly_with_wrong_digest_leaves_nothing(store: BlobStore, backend: Backend) -> None:
+    data = os.urandom(100_000)
+    store.start_assembly("upload-0002", len(data))
+    send_parts(store, "upload-0002", data, 30_000)
+    with pytest.raises(DigestMismatch):
+        store.commit_assembly("upload-0002", digest_of(b"other"), len(data))
+    assert_nothing_left(store, backend, digest_of(data))
+
+
+def test_assembly_with_a_missing_part_leaves_nothing(store: BlobStore, backend: Backend) -> None:
+    data = os.urandom(100_000)
+    store.start_assembly("upload-0003", len(data))
+    part = store.part_writer("upload-0003", 0, 50_000)
+    part.write(data[:50_000])
+    part.finish()
+    with pytest.raises(DigestMismatch):
+        store.commit_assembly("upload-0003", digest_of(data), len(data))
+    assert_nothing_left(store, backend, digest_of(data))
+
+
+def test_assembly_of_the_wrong_size_leaves_nothing(store: BlobStore, backend: Backend) -> None:
+    data = os.urandom(20_000)
+    store.start_assembly("upload-0004", len(data))
+    send_parts(store, "upload-0004", data, 8192)
+    with pytest.raises(SizeMismatch):
+        store.commit_assembly("upload-0004", digest_of(data), len(data) + 1)
+    assert_nothing_left(store, backend, digest_of(data))
+
+
+def test_a_part_must_have_its_declared_length(store: BlobStore, backend: Backend) -> None:
+    store.start_assembly("upload-0005", 100)
+    long = store.part_writer("upload-0005", 0, 50)
+    with pytest.raises(SizeMismatch):
+        long.write(b"x" * 51)
+    long.cancel()
+    short = store.part_writer("upload-0005", 50, 50)
+    short.write(b"x" * 49)
+    with pytest.raises(SizeMismatch):
+        short.finish()
+    short.cancel()
+    store.abort_assembly("upload-0005")
+    assert backend.uploads(store) == []
+
+
+def test_abort_assembly_leaves_nothing_and_may_be_repeated(store: BlobStore, backend: Backend) -> None:
+    data = os.urandom(10_000)
+    store.start_assembly("upload-0006", len(data))
+    send_parts(store, "upload-0006", data, 4096)
+    assert len(backend.uploads(store)) == 1
+    store.abort_assembly("upload-0006")
+    store.abort_assembly("upload-0006")
+    assert_nothing_left(store, backend, digest_of(data))
+    with pytest.raises(InvalidInput):
+        store.part_writer("upload-0006", 0, 10)
+
+
+def test_unknown_assemblies_are_refused(store: BlobStore, backend: Backend) -> None:
+    with pytest.raises(InvalidInput):
+        store.part_writer("never-started", 0, 10)
+    with pytest.raises(InvalidInput):
+        store.commit_assembly("never-started", digest_of(b""), 0)
+    store.abort_assembly("never-started")
+    assert backend.uploads(store) == []
+
+
+@pytest.mark.parametrize(
+    "upload_id", ["../../blobs/x", "a/b/c/d/e/f", "short", "", "x" * 65, "upload\n0001", "ab.cd.ef.gh"]
+)
+def test_malformed_upload_ids_are_refused(store: BlobStore, backend: Backend, upload_id: str) -> None:
+    with pytest.raises(InvalidInput):
+        store.start_assembly(upload_id, 10)
+    with pytest.raises(InvalidInput):
+        store.part_writer(upload_id, 0, 10)
+    with pytest.raises(InvalidInput):
+        store.commit_assembly(upload_id, digest_of(b""), 0)
+    with pytest.raises(InvalidInput):
+        store.abort_assembly(upload_id)
+    assert backend.uploads(store) == []
+    assert listed(store) == []
+
+
+def test_memory_stays_flat_for_a_large_blob(store: BlobStore) -> None:
+    chunk = os.urandom(1 << 20)
+    count = 256
+    expected = hashlib.sha256()
+    for _ in range(count):
+        expected.update(chunk)
+    digest = "sha256." + expected.hexdigest()
+    tracemalloc.start()
+    try:
+        writer = store.writer()
+        for _ in range(count):
+            writer.write(chunk)
+        info = writer.commit(digest, count << 20)
+        read = sum(len(c) for c in store.read(digest))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        store.delete(digest)
+    assert info.size == read == count << 20
+    assert peak < 16 << 20, f"peak {peak / (1 << 20):.1f} MiB"
+
+
+def test_memory_stays_flat_for_a_large_assembly(store: BlobStore) -> None:
+    chunk = os.urandom(1 << 20)
+    size, part_size = 64 << 20, 16 << 20
+    digest = "sha256." + hashlib.sha256(chunk * (size >> 20)).hexdigest()
+    tracemalloc.start()
+    try:
+        store.start_assembly("large-upload", size)
+        for offset, length in spans(size, part_size):
+            part = store.part_writer("large-upload", offset, length)
+            for _ in range(length >> 20):
+                part.write(chunk)
+            part.finish()
+        info = store.commit_assembly("large-upload", digest, size)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        store.delete(digest)
+    assert info.size == size
+    assert peak < 16 << 20, f"peak {peak / (1 << 20):.1f} MiB"
+
+
+BAD_DIGESTS = [
+    "sha256.../../x",
+    "sha256." + "0" * 62 + "/..",
+    "sha256." + "A" * 64,
+    "sha256." + "0" * 63,
+    "sha256." + "0" * 65,
+    "sha256." + "0" * 64 + "\n",
+    "../" + "0" * 64,
+    "/etc/passwd",
+    "md5." + "0" * 32,
+    "",
+]
+
+
+@pytest.mark.parametrize("digest", BAD_DIGESTS)
+def test_malformed_digests_are_refused(store: BlobStore, digest: str) -> None:
+    put(store, b"a neighbour")
+    with pytest.raises(InvalidInput):
+        store.stat(digest)
+    with pytest.raises(InvalidInput):
+        list(store.read(digest))
+    with pytest.raises(InvalidInput):
+        store.read_at(digest, 0, 10)
+    with pytest.raises(InvalidInput):
+        store.delete(digest)
+    writer = store.writer()
+    writer.write(b"a neighbour")
+    with pytest.raises(DigestMismatch):
+        writer.commit(digest)
+    assert listed(store) == [digest_of(b"a neighbour")]
+
+
+@pytest.mark.parametrize("digest", BAD_DIGESTS)
+def test_filesystem_paths_never_leave_the_blob_folder(tmp_path: Path, digest: str) -> None:
+    store = FilesystemBlobStore(root=str(tmp_path / "storage"))
+    with pytest.raises(InvalidInput):
+        store.path_for(digest)
+    good = store.path_for(digest_of(b"x")).resolve()
+    assert good.is_relative_to(store.blobs_dir.resolve())
+    assert good.name == digest_of(b"x")[len("sha256.") :]
