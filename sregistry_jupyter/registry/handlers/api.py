@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import InvalidInput, NotFound, Unauthorized
+from ..errors import Forbidden, InvalidInput, NotFound
 from ..services import collections, images, stats, users
 from ..services.collections import require_user
 from .base import BaseHandler
@@ -57,7 +57,7 @@ class TokensHandler(ApiHandler):
     def post(self) -> None:
         user = require_user(self.principal)
         if self.principal.scope != "admin":
-            raise Unauthorized("creating tokens needs an admin-scoped token or a signed-in session")
+            raise Forbidden("creating tokens needs an admin-scoped token or a signed-in session")
         body = self.json_body()
         expires = body.get("expires_in_days")
         if expires is not None and (isinstance(expires, bool) or not isinstance(expires, int | float)):

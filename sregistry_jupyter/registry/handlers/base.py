@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -13,12 +14,33 @@ from tornado import web
 
 from ..access import ANONYMOUS, Principal
 from ..context import Registry
-from ..errors import InvalidInput, RegistryError, TooLarge
+from ..errors import InvalidInput, NotFound, RegistryError, TooLarge
 from ..services import users
 
 log = logging.getLogger("sregistry_jupyter")
 
 TOKEN_SCHEMES = ("bearer", "token")
+UNSTORABLE_RE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(value: Any) -> bool:
+    """True unless a string in ``value`` (keys included) holds NUL or an unpaired surrogate.
+
+    JSON can encode both, but no database text column accepts them, so they are refused here rather
+    than failing inside a query. Decoding joins surrogate pairs, so any surrogate left is unpaired.
+    The walk is iterative because the nesting depth is whatever the JSON parser allowed.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str) and UNSTORABLE_RE.search(item):
+            return False
+    return True
 
 
 @web.stream_request_body
@@ -76,6 +98,8 @@ class BaseHandler(web.RequestHandler):
             raise InvalidInput(f"the body is not valid JSON: {error}") from None
         if not isinstance(value, dict):
             raise InvalidInput("the body must be a JSON object")
+        if not storable(value):
+            raise InvalidInput("strings in the body may not contain NUL characters or unpaired surrogates")
         return value
 
     @property
@@ -129,6 +153,11 @@ class BaseHandler(web.RequestHandler):
             body = self.error_body(status_code, "HTTP_ERROR", self._reason)
         if self._db is not None:
             self._db.rollback()
+        body_future = getattr(self.request, "_body_future", None)
+        if body_future is not None and not body_future.done():
+            # Tornado drops the connection rather than read a refused body; say so, or a keep-alive
+            # client reuses the connection and its next request fails with a reset.
+            self.set_header("Connection", "close")
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(body))
 
@@ -152,4 +181,4 @@ class NotFoundHandler(BaseHandler):
 
     async def prepare(self) -> None:
         await super().prepare()
-        raise web.HTTPError(404, "no such endpoint")
+        raise NotFound("no such endpoint")

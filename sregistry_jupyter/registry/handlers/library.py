@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from ... import __version__
 from ..access import Action, Principal, can, visible_collections
-from ..errors import Conflict, InvalidInput, NotFound, Unauthorized
+from ..errors import Conflict, InvalidInput, NotFound, TooLarge, Unauthorized
 from ..names import validate_name
 from ..orm import Collection, Container, Image, Tag, UploadSession, User
 from ..ranges import parse_range
@@ -311,7 +311,7 @@ class ImageFileHandler(ReceivesBlob, LibraryHandler):
         self.image = library.get_image_by_id(self.db, self.principal, self.path_args[0], Action.PUSH)
         size = declared_size(self.request.headers.get("Content-Length"))
         if size > self.registry.max_upload_size:
-            raise InvalidInput(f"images may be at most {self.registry.max_upload_size} bytes")
+            raise TooLarge(f"images may be at most {self.registry.max_upload_size} bytes")
         self.image_id, self.digest, self.size = self.image.id, self.image.digest, size
         self.db.rollback()
         writer = self.registry.store.writer()
@@ -384,7 +384,7 @@ class UploadStartHandler(LibraryHandler):
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise InvalidInput("'filesize' must be a non-negative integer")
         if size > self.registry.max_upload_size:
-            raise InvalidInput(f"images may be at most {self.registry.max_upload_size} bytes")
+            raise TooLarge(f"images may be at most {self.registry.max_upload_size} bytes")
         if sha256 is not None and f"sha256.{sha256}" != image.digest:
             raise InvalidInput("'sha256sum' does not match the image's hash")
         upload = library.open_upload(self.db, self.principal, image, "single", size)
@@ -450,7 +450,7 @@ class MultipartHandler(LibraryHandler):
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise InvalidInput("'filesize' must be a non-negative integer")
         if size > self.registry.max_upload_size:
-            raise InvalidInput(f"images may be at most {self.registry.max_upload_size} bytes")
+            raise TooLarge(f"images may be at most {self.registry.max_upload_size} bytes")
         layout = library.multipart_layout(size, self.registry.multipart_part_size)
         upload = library.open_upload(self.db, self.principal, image, "multipart", size, layout)
         self.registry.store.start_assembly(upload.id, size)
@@ -634,8 +634,8 @@ def routes() -> list[tuple[str, type]]:
         (r"/v1/containers", ContainersHandler),
         (rf"/v1/containers/{name}/{name}/{name}", ContainerHandler),
         (r"/v1/images", ImagesHandler),
-        (r"/v1/images/(.+)", ImageHandler),
-        (r"/v1/imagefile/(.+)", ImageFileHandler),
+        (r"/v1/images/(.*)", ImageHandler),
+        (r"/v1/imagefile/(.*)", ImageFileHandler),
         (r"/v1/blobs/(sha256\.[0-9a-f]{64})", SignedBlobHandler),
         (r"/v2/imagefile/(\d+)", UploadStartHandler),
         (r"/v2/imagefile/(\d+)/_complete", UploadCompleteHandler),

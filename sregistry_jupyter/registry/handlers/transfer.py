@@ -9,6 +9,7 @@ match. Downloads stream the blob in large chunks and honour ``Range``, ``HEAD`` 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
 from tornado import iostream
@@ -42,6 +43,57 @@ def declared_size(content_length: str | None, size_argument: str | None) -> int:
     return values.pop()
 
 
+class OffloadedWrites:
+    """Feeds a blob writer from the event loop, hashing and writing each batch on a worker thread.
+
+    ``hashlib`` and ``os.write`` release the GIL, so the loop receives the next batch while the previous
+    one is stored: on two cores that roughly halves the CPU time an upload spends on the loop thread.
+    At most one batch is being stored and one collected; ``add`` hands back an awaitable when reading must
+    wait for storage (Tornado then stops reading the socket), which keeps memory bounded by two batches.
+    """
+
+    def __init__(self, writer: BlobWriter, batch_size: int = WRITE_BATCH) -> None:
+        self.writer = writer
+        self.batch_size = batch_size
+        self._chunks: list[bytes] = []
+        self._collected = 0
+        self._storing: asyncio.Future[None] | None = None
+
+    def add(self, chunk: bytes) -> Awaitable[None] | None:
+        self._chunks.append(chunk)
+        self._collected += len(chunk)
+        if self._collected < self.batch_size:
+            return None
+        return self._hand_off()
+
+    async def drain(self) -> None:
+        """Store everything received so far; raises what storing raised."""
+        await self._hand_off()
+        await self._wait_for_storage()
+
+    def cancel(self) -> None:
+        """Discard the upload once the batch in flight is done (its thread still uses the file)."""
+        if self._storing is None or self._storing.done():
+            self.writer.cancel()
+        else:
+            self._storing.add_done_callback(lambda _: self.writer.cancel())
+
+    async def _hand_off(self) -> None:
+        await self._wait_for_storage()
+        if self._chunks:
+            batch, self._chunks, self._collected = self._chunks, [], 0
+            self._storing = asyncio.get_running_loop().run_in_executor(None, self._store, batch)
+
+    async def _wait_for_storage(self) -> None:
+        if self._storing is not None:
+            storing, self._storing = self._storing, None
+            await storing
+
+    def _store(self, batch: list[bytes]) -> None:
+        for chunk in batch:
+            self.writer.write(chunk)
+
+
 def sif_metadata(store: BlobStore, blob: BlobInfo) -> dict[str, Any] | None:
     return read_sif_metadata(lambda offset, length: store.read_at(blob.digest, offset, length), blob.size)
 
@@ -49,7 +101,7 @@ def sif_metadata(store: BlobStore, blob: BlobInfo) -> dict[str, Any] | None:
 class ImagesHandler(ApiHandler):
     """``GET`` lists a container's images; ``POST`` uploads one."""
 
-    writer: BlobWriter | None = None
+    writes: OffloadedWrites | None = None
 
     def get(self, collection_name: str, container_name: str) -> None:
         collection = collections.get_visible(self.db, self.principal, collection_name)
@@ -77,27 +129,20 @@ class ImagesHandler(ApiHandler):
         )
         self.db.rollback()
         self.request.connection.set_max_body_size(self.size)
-        self.writer = self.registry.store.writer()
-        self.pending = bytearray()
+        self.writes = OffloadedWrites(self.registry.store.writer())
 
-    def data_received(self, chunk: bytes) -> None:
-        if self.writer is None:
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        if self.writes is None:
             super().data_received(chunk)
-            return
-        self.pending += chunk
-        if len(self.pending) >= WRITE_BATCH:
-            self.writer.write(self.pending)
-            self.pending.clear()
+            return None
+        return self.writes.add(chunk)
 
     async def post(self, collection_name: str, container_name: str) -> None:
-        writer = self.writer
-        assert writer is not None
-        if self.pending:
-            writer.write(self.pending)
-            self.pending.clear()
+        assert self.writes is not None
+        await self.writes.drain()
         store = self.registry.store
         loop = asyncio.get_running_loop()
-        blob = await loop.run_in_executor(None, writer.commit, self.digest, self.size)
+        blob = await loop.run_in_executor(None, self.writes.writer.commit, self.digest, self.size)
         sif = await loop.run_in_executor(None, sif_metadata, store, blob)
         image = images.commit_push(
             self.db,
@@ -112,13 +157,13 @@ class ImagesHandler(ApiHandler):
         self.write_json(image_json(image), 201)
 
     def on_connection_close(self) -> None:
-        if self.writer is not None and not self.request._body_future.done():
-            self.writer.cancel()
+        if self.writes is not None and not self.request._body_future.done():
+            self.writes.cancel()
         super().on_connection_close()
 
     def on_finish(self) -> None:
-        if self.writer is not None and not self.writer.closed and self.request._body_future.done():
-            self.writer.cancel()
+        if self.writes is not None and not self.writes.writer.closed and self.request._body_future.done():
+            self.writes.cancel()
         super().on_finish()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import BigInteger, Select, cast, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -135,7 +135,7 @@ def _summary_query() -> Select:
         .scalar_subquery()
     )
     size = (
-        select(func.coalesce(func.sum(Image.size), 0))
+        select(cast(func.coalesce(func.sum(Image.size), 0), BigInteger))
         .join(Container)
         .where(Container.collection_id == Collection.id, Image.uploaded.is_(True))
         .scalar_subquery()

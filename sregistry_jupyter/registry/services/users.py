@@ -17,6 +17,7 @@ from . import audit
 
 MAX_TOKEN_NAME = 100
 MAX_EXPIRY_DAYS = 3650
+MAX_ROW_ID = 2**31 - 1
 
 
 def create_user(session: Session, name: str, *, admin: bool = False, staff: bool = False, robot: bool = False) -> User:
@@ -98,7 +99,7 @@ def revoke_token(session: Session, principal: Principal, token_id: int) -> ApiTo
     """Revoke one of the caller's own tokens (admins may revoke anyone's)."""
     if principal.user is None:
         raise Unauthorized("sign in to manage tokens")
-    row = session.get(ApiToken, token_id)
+    row = session.get(ApiToken, token_id) if 0 < token_id <= MAX_ROW_ID else None
     if row is None or (row.user_id != principal.user.id and not can(session, principal, Action.ADMIN)):
         raise NotFound(f"no token {token_id}")
     if principal.scope != "admin" and row.id != principal.token_id:
