@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from sregistry_jupyter.registry.sif import MAX_DESCRIPTORS, MAX_TEXT_OBJECT_SIZE, read_sif_metadata
-from tests.gotools import build_go_program, make_sif
+from tests.gotools import make_sif
 
 HEADER_SIZE = 128
 DESCRIPTOR_SIZE = 585
@@ -23,11 +23,6 @@ DESCRIPTOR_SIZE_FIELD = 25
 
 DEFFILE = "Bootstrap: docker\nFrom: alpine:3.19\n\n%post\n    apk add --no-cache python3\n"
 LABELS = {"org.label-schema.schema-version": "1.0", "maintainer": "Ada <ada@example.org>"}
-
-
-@pytest.fixture(scope="module")
-def mksif(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_go_program("mksif", tmp_path_factory.mktemp("gobin"))
 
 
 def file_reader(path: Path) -> Callable[[int, int], bytes]:

@@ -76,6 +76,7 @@ class BaseHandler(web.RequestHandler):
         self._body = bytearray()
         if not self.streams_body and self.request.method in ("POST", "PUT", "PATCH", "DELETE"):
             self.limit_body(self.registry.max_json_body)
+        self._principal = self.authenticate()  # a bad token is refused everywhere, not only where a user is needed
 
     def limit_body(self, limit: int) -> None:
         """Refuse a body larger than ``limit`` before reading it, and cap one without a length."""

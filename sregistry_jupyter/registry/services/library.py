@@ -145,6 +145,16 @@ def create_image(session: Session, principal: Principal, container_id: str, dige
                 image.uploaded, image.size, image.arch = True, known.size, known.arch
                 image.sif, image.signed, image.uploaded_at = known.sif, known.signed, utcnow()
                 image.uploaded_by_id = principal.user.id if principal.user else None
+                audit.record(
+                    session,
+                    "push",
+                    principal,
+                    collection=container.collection.name,
+                    container=container.name,
+                    digest=digest,
+                    size=known.size,
+                    detail={"deduplicated": True},
+                )
             session.flush()
         return image
 
