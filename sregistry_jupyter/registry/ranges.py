@@ -42,7 +42,7 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
         return max(0, size - suffix), size - 1
     first = int(first_text)
     last = int(last_text) if last_text else size - 1
-    if last < first:
+    if last_text and last < first:
         raise _unsatisfiable(f"range {header!r} ends before it starts", size)
     if first >= size:
         raise _unsatisfiable(f"range {header!r} starts beyond the end ({size} bytes)", size)
