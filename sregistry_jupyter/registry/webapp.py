@@ -7,7 +7,7 @@ from pathlib import Path
 from tornado import web
 
 from .context import Registry
-from .handlers import api, docs, library, pages
+from .handlers import api, docs, library, pages, shub
 from .handlers.base import NotFoundHandler
 
 HERE = Path(__file__).parent
@@ -16,6 +16,7 @@ HERE = Path(__file__).parent
 def make_app(registry: Registry, *, debug: bool = False) -> web.Application:
     handlers: list = [
         *library.routes(),
+        *shub.routes(),
         *docs.routes(),
         *api.routes(),
         *pages.routes(),

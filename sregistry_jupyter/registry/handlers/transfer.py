@@ -72,11 +72,17 @@ class OffloadedWrites:
         await self._wait_for_storage()
 
     def cancel(self) -> None:
-        """Discard the upload once the batch in flight is done (its thread still uses the file)."""
+        """Discard the upload, once the batch in flight (whose thread still uses the file) is done."""
         if self._storing is None or self._storing.done():
-            self.writer.cancel()
+            self._discard(self._storing)
         else:
-            self._storing.add_done_callback(lambda _: self.writer.cancel())
+            self._storing.add_done_callback(self._discard)
+
+    def _discard(self, storing: asyncio.Future[None] | None) -> None:
+        """Cancel the writer; a failure to store the last batch is moot once the upload is discarded."""
+        if storing is not None and not storing.cancelled():
+            storing.exception()
+        self.writer.cancel()
 
     async def _hand_off(self) -> None:
         await self._wait_for_storage()
@@ -86,8 +92,8 @@ class OffloadedWrites:
 
     async def _wait_for_storage(self) -> None:
         if self._storing is not None:
-            storing, self._storing = self._storing, None
-            await storing
+            await self._storing
+            self._storing = None
 
     def _store(self, batch: list[bytes]) -> None:
         for chunk in batch:

@@ -7,6 +7,7 @@ same path, so an image pushed twice is stored once.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import os
@@ -22,6 +23,7 @@ from ..names import digest_hex
 from .base import BlobInfo, BlobStore, BlobWriter, PartWriter
 
 UPLOAD_SUFFIX = ".upload"
+WRITEBACK_WINDOW = 32 << 20
 ASSEMBLY_SUFFIX = ".assembly"
 UPLOAD_ID_RE = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
@@ -49,6 +51,19 @@ def _publish_file(source: Path, target: Path) -> None:
         source.unlink()
 
 
+def _write_back_and_drop(fd: int) -> None:
+    """Start writing a file's dirty pages to disk without waiting, and drop its pages already written.
+
+    Linux's ``POSIX_FADV_DONTNEED`` does both. Called every ``WRITEBACK_WINDOW`` bytes of an upload, it lets
+    the disk work while the rest arrives (the fsync at commit has only the tail left), keeps a multi-GB
+    upload from evicting the page cache that other requests use, and keeps it clear of dirty-page throttling.
+    The call is advisory, so where it is missing or refused the upload simply goes on.
+    """
+    if hasattr(os, "posix_fadvise"):
+        with contextlib.suppress(OSError):
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+
+
 def _mtime(st: os.stat_result) -> dt.datetime:
     return dt.datetime.fromtimestamp(st.st_mtime, dt.UTC).replace(tzinfo=None)
 
@@ -59,12 +74,17 @@ class FilesystemBlobWriter(BlobWriter):
         self._store = store
         self._tmp = store.uploads_dir / f"{uuid.uuid4().hex}{UPLOAD_SUFFIX}"
         self._fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self._unflushed = 0
 
     def _write(self, data: bytes | memoryview) -> None:
         view = memoryview(data)
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
+        self._unflushed += len(data)
+        if self._unflushed >= WRITEBACK_WINDOW:
+            self._unflushed = 0
+            _write_back_and_drop(self._fd)
 
     def _publish(self, digest: str) -> BlobInfo:
         os.fsync(self._fd)
