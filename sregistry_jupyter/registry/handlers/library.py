@@ -315,11 +315,11 @@ class ImageFileHandler(ReceivesBlob, LibraryHandler):
         self.image_id, self.digest, self.size = self.image.id, self.image.digest, size
         self.db.rollback()
         writer = self.registry.store.writer()
-        self.receive_into(writer, writer.cancel, size)
+        self.receive_into(writer, size)
         self.writer = writer
 
     async def post(self, _image_id: str) -> None:
-        self.flush_received()
+        await self.received()
         loop = asyncio.get_running_loop()
         blob = await loop.run_in_executor(None, self.writer.commit, self.digest, self.size)
         sif = await loop.run_in_executor(None, sif_metadata, self.registry.store, blob)
@@ -418,11 +418,11 @@ class SignedUploadHandler(ReceivesBlob, LibraryHandler):
         self.user_id = upload.user_id
         self.db.rollback()
         writer = self.registry.store.writer()
-        self.receive_into(writer, writer.cancel, size)
+        self.receive_into(writer, size)
         self.writer = writer
 
     async def put(self, _upload_id: str) -> None:
-        self.flush_received()
+        await self.received()
         loop = asyncio.get_running_loop()
         blob = await loop.run_in_executor(None, self.writer.commit, self.digest, self.size)
         sif = await loop.run_in_executor(None, sif_metadata, self.registry.store, blob)
@@ -495,10 +495,10 @@ class SignedPartHandler(ReceivesBlob, LibraryHandler):
             raise InvalidInput(f"part {number} is {length} bytes, not {size}")
         self.db.rollback()
         self.part = self.registry.store.part_writer(upload_id, offset, length)
-        self.receive_into(self.part, self.part.cancel, size)
+        self.receive_into(self.part, size)
 
     async def put(self, _upload_id: str, _number: str) -> None:
-        self.flush_received()
+        await self.received()
         etag = self.part.finish()
         self.set_header("ETag", f'"{etag}"')
         self.finish()

@@ -36,7 +36,8 @@ from ..services import collections, hmac_auth, images, users
 from ..services.collections import require_user
 from .base import BaseHandler
 from .serialize import when
-from .transfer import DownloadHandler, OffloadedWrites, sif_metadata
+from .streaming import OffloadedWrites
+from .transfer import DownloadHandler, sif_metadata
 
 DEFAULT_TAG = "latest"
 DOWNLOAD_LIFETIME = 600

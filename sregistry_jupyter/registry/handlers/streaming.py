@@ -7,6 +7,8 @@ whatever the size) and a connection cut before the end discards everything writt
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from typing import Protocol
 
 from ..errors import InvalidInput, LengthRequired
@@ -15,11 +17,11 @@ WRITE_BATCH = 4 << 20
 
 
 class Sink(Protocol):
+    """A blob writer or a part writer: takes bytes, and can be abandoned."""
+
     def write(self, data: bytes | memoryview) -> None: ...
 
-
-class Discardable(Protocol):
-    def __call__(self) -> None: ...
+    def cancel(self) -> None: ...
 
 
 def declared_size(content_length: str | None, size_argument: str | None = None) -> int:
@@ -37,46 +39,91 @@ def declared_size(content_length: str | None, size_argument: str | None = None) 
     return values.pop()
 
 
+class OffloadedWrites:
+    """Feeds a blob writer from the event loop, hashing and writing each batch on a worker thread.
+
+    ``hashlib`` and ``os.write`` release the GIL, so the loop receives the next batch while the previous
+    one is stored: on two cores that roughly halves the CPU time an upload spends on the loop thread.
+    At most one batch is being stored and one collected; ``add`` hands back an awaitable when reading must
+    wait for storage (Tornado then stops reading the socket), which keeps memory bounded by two batches.
+    """
+
+    def __init__(self, writer: Sink, batch_size: int = WRITE_BATCH) -> None:
+        self.writer = writer
+        self.batch_size = batch_size
+        self._chunks: list[bytes] = []
+        self._collected = 0
+        self._storing: asyncio.Future[None] | None = None
+
+    def add(self, chunk: bytes) -> Awaitable[None] | None:
+        self._chunks.append(chunk)
+        self._collected += len(chunk)
+        if self._collected < self.batch_size:
+            return None
+        return self._hand_off()
+
+    async def drain(self) -> None:
+        """Store everything received so far; raises what storing raised."""
+        await self._hand_off()
+        await self._wait_for_storage()
+
+    def cancel(self) -> None:
+        """Discard the upload, once the batch in flight (whose thread still uses the file) is done."""
+        if self._storing is None or self._storing.done():
+            self._discard(self._storing)
+        else:
+            self._storing.add_done_callback(self._discard)
+
+    def _discard(self, storing: asyncio.Future[None] | None) -> None:
+        """Cancel the writer; a failure to store the last batch is moot once the upload is discarded."""
+        if storing is not None and not storing.cancelled():
+            storing.exception()
+        self.writer.cancel()
+
+    async def _hand_off(self) -> None:
+        await self._wait_for_storage()
+        if self._chunks:
+            batch, self._chunks, self._collected = self._chunks, [], 0
+            self._storing = asyncio.get_running_loop().run_in_executor(None, self._store, batch)
+
+    async def _wait_for_storage(self) -> None:
+        if self._storing is not None:
+            await self._storing
+            self._storing = None
+
+    def _store(self, batch: list[bytes]) -> None:
+        for chunk in batch:
+            self.writer.write(chunk)
+
+
 class ReceivesBlob:
     """Mixin for a BaseHandler whose body goes into a blob-store writer."""
 
     streams_body = True
-    _sink: Sink | None = None
-    _discard: Discardable | None = None
-    _pending: bytearray
+    writes: OffloadedWrites | None = None
 
-    def receive_into(self, sink: Sink, discard: Discardable, size: int) -> None:
+    def receive_into(self, sink: Sink, size: int) -> None:
+        """Start streaming the body (of exactly ``size`` bytes) into ``sink``."""
         self.request.connection.set_max_body_size(size)  # type: ignore[attr-defined]
-        self._sink = sink
-        self._discard = discard
-        self._pending = bytearray()
+        self.writes = OffloadedWrites(sink)
 
-    @property
-    def receiving(self) -> bool:
-        return self._sink is not None
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        if self.writes is None:
+            return super().data_received(chunk)  # type: ignore[misc]
+        return self.writes.add(chunk)
 
-    def data_received(self, chunk: bytes) -> None:
-        if self._sink is None:
-            super().data_received(chunk)  # type: ignore[misc]
-            return
-        self._pending += chunk
-        if len(self._pending) >= WRITE_BATCH:
-            self._sink.write(self._pending)
-            self._pending.clear()
-
-    def flush_received(self) -> None:
-        """Write what is still batched; call at the start of the verb method."""
-        if self._sink is not None and self._pending:
-            self._sink.write(self._pending)
-            self._pending.clear()
+    async def received(self) -> None:
+        """Wait until every byte of the body is stored; call at the start of the verb method."""
+        if self.writes is not None:
+            await self.writes.drain()
 
     def on_connection_close(self) -> None:
         body = getattr(self.request, "_body_future", None)  # type: ignore[attr-defined]
-        if self._discard is not None and body is not None and not body.done():
-            self._discard()
+        if self.writes is not None and body is not None and not body.done():
+            self.writes.cancel()
         super().on_connection_close()  # type: ignore[misc]
 
     def on_finish(self) -> None:
-        if self._discard is not None:
-            self._discard()
+        if self.writes is not None:
+            self.writes.cancel()
         super().on_finish()  # type: ignore[misc]
