@@ -11,10 +11,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, false, or_, select, true
+from sqlalchemy import ColumnElement, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from .orm import Collection, CollectionMember, User
+from .orm import Collection, CollectionMember, TeamMember, User
 
 
 class Action(enum.StrEnum):
@@ -29,6 +29,9 @@ class Action(enum.StrEnum):
     MANAGE_MEMBERS = "manage_members"
     CHANGE_PRIVACY = "change_privacy"
     FREEZE = "freeze"
+    SHARE = "share"
+    STAR = "star"
+    CREATE_TEAM = "create_team"
     ADMIN = "admin"
 
 
@@ -40,14 +43,45 @@ class Role(enum.StrEnum):
 SCOPE_ALLOWS: dict[str, frozenset[Action]] = {
     "read": frozenset({Action.SEE, Action.PULL}),
     "write": frozenset(
-        {Action.SEE, Action.PULL, Action.CREATE_COLLECTION, Action.PUSH, Action.TAG, Action.UPDATE, Action.DELETE_IMAGE}
+        {
+            Action.SEE,
+            Action.PULL,
+            Action.CREATE_COLLECTION,
+            Action.PUSH,
+            Action.TAG,
+            Action.UPDATE,
+            Action.DELETE_IMAGE,
+            Action.STAR,
+            Action.SHARE,
+        }
     ),
     "admin": frozenset(Action),
 }
 
-OWNER_ACTIONS = frozenset(Action) - {Action.ADMIN, Action.CREATE_COLLECTION}
-CONTRIBUTOR_ACTIONS = frozenset({Action.SEE, Action.PULL})
+GLOBAL_ACTIONS = frozenset({Action.ADMIN, Action.CREATE_COLLECTION, Action.CREATE_TEAM})
+OWNER_ACTIONS = frozenset(Action) - GLOBAL_ACTIONS
+CONTRIBUTOR_ACTIONS = frozenset({Action.SEE, Action.PULL, Action.STAR})
 PUBLIC_ACTIONS = frozenset({Action.SEE, Action.PULL})
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The registry's configurable rules (``RegistryApp`` traits of the same names)."""
+
+    users_create_collections: bool = True
+    users_create_teams: bool = False
+    collection_limit: int = 0
+    private_by_default: bool = False
+    private_only: bool = False
+
+    def default_privacy(self, requested: bool | None) -> bool:
+        """The privacy a new collection gets: private when the rules say so, whatever was asked."""
+        if self.private_only:
+            return True
+        return self.private_by_default if requested is None else requested
+
+
+DEFAULT_POLICY = Policy()
 
 
 @dataclass(frozen=True)
@@ -57,6 +91,8 @@ class Principal:
     user: User | None = None
     scope: str = "admin"
     token_id: int | None = None
+    policy: Policy = DEFAULT_POLICY
+    via: str = "token"
 
     @property
     def authenticated(self) -> bool:
@@ -67,7 +103,7 @@ class Principal:
         return self.user.name if self.user else None
 
 
-ANONYMOUS = Principal(None, "read")
+ANONYMOUS = Principal(None, "read", via="anonymous")
 
 
 def decide(principal: Principal, action: Action, collection: Collection | None, role: Role | None) -> bool:
@@ -80,7 +116,13 @@ def decide(principal: Principal, action: Action, collection: Collection | None, 
     if action is Action.ADMIN:
         return False
     if action is Action.CREATE_COLLECTION:
-        return user is not None
+        return user is not None and (user.is_staff or principal.policy.users_create_collections)
+    if action is Action.CREATE_TEAM:
+        return user is not None and (user.is_staff or principal.policy.users_create_teams)
+    if action is Action.STAR:
+        return user is not None and collection is not None and (
+            not collection.private or user.is_staff or role is not None
+        )
     if collection is None:
         return False
     if user is not None and user.is_staff:
@@ -105,7 +147,42 @@ def role_of(session: Session, user: User | None, collection: Collection) -> Role
 
 def can(session: Session, principal: Principal, action: Action, collection: Collection | None = None) -> bool:
     role = role_of(session, principal.user, collection) if collection is not None else None
-    return decide(principal, action, collection, role)
+    if not decide(principal, action, collection, role):
+        return False
+    if action is Action.CREATE_COLLECTION:
+        return within_collection_limit(session, principal)
+    return True
+
+
+def within_collection_limit(session: Session, principal: Principal) -> bool:
+    """Users own at most ``Policy.collection_limit`` collections (0: no limit); staff are not limited."""
+    user, limit = principal.user, principal.policy.collection_limit
+    if user is None or limit <= 0 or user.is_staff or user.is_admin:
+        return True
+    owned = session.scalar(
+        select(func.count(CollectionMember.id)).where(
+            CollectionMember.user_id == user.id, CollectionMember.role == Role.OWNER.value
+        )
+    )
+    return (owned or 0) < limit
+
+
+def share_a_team(session: Session, first: User, second: User) -> bool:
+    mine = select(TeamMember.team_id).where(TeamMember.user_id == first.id)
+    found = session.scalar(
+        select(TeamMember.id).where(TeamMember.user_id == second.id, TeamMember.team_id.in_(mine)).limit(1)
+    )
+    return found is not None
+
+
+def may_grant_role(session: Session, principal: Principal, collection: Collection, target: User) -> bool:
+    """Owners may make someone an owner or contributor only if they share a team (admins need not)."""
+    if not can(session, principal, Action.MANAGE_MEMBERS, collection):
+        return False
+    user = principal.user
+    if user is not None and user.is_admin:
+        return True
+    return user is not None and (user.id == target.id or share_a_team(session, user, target))
 
 
 def visible_collections(principal: Principal) -> ColumnElement[bool]:

@@ -10,6 +10,7 @@ from traitlets import Bool, Enum, Float, Unicode
 from .access import Principal
 from .app import RegistryApp, common_aliases
 from .errors import RegistryError
+from .orm import utcnow
 from .services import audit, gc, users
 
 ADMIN = Principal(None, "admin")
@@ -47,15 +48,24 @@ class CreateUserCommand(AdminSubcommand):
     admin = Bool(False, config=True, help="Make the user an administrator.")
     staff = Bool(False, config=True, help="Make the user registry staff.")
     robot = Bool(False, config=True, help="A robot account: tokens only, no sign-in.")
+    terms_accepted = Bool(
+        False, config=True, help="The person accepted the terms of service outside the registry (e.g. on paper)."
+    )
     flags = {
         "admin": ({"CreateUserCommand": {"admin": True}}, "Make the user an administrator."),
         "staff": ({"CreateUserCommand": {"staff": True}}, "Make the user registry staff."),
         "robot": ({"CreateUserCommand": {"robot": True}}, "A robot account (tokens only)."),
+        "terms-accepted": (
+            {"CreateUserCommand": {"terms_accepted": True}},
+            "The person accepted the terms of service outside the registry.",
+        ),
     }
 
     def run(self, registry, session) -> None:  # type: ignore[no-untyped-def]
         name = self.positional("user name")
         user = users.create_user(session, name, admin=self.admin, staff=self.staff, robot=self.robot)
+        if self.terms_accepted:
+            user.terms_accepted_at = utcnow()
         audit.record(session, "admin.create-user", ADMIN, detail={"user": name, "admin": self.admin})
         print(f"created user {user.name}" + (" (admin)" if self.admin else ""))
 

@@ -22,12 +22,19 @@ from traitlets.config import Application, catch_config_error
 
 from .. import __version__
 from . import db
+from .access import Policy
+from .auth import Authenticator
 from .context import Registry
 from .services.gc import UPLOAD_TTL
 from .storage import BlobStore, FilesystemBlobStore
 from .webapp import make_app
 
 CONFIG_FILE = "sregistry_jupyter_config.py"
+DEFAULT_TERMS = (
+    "This registry is provided for your research. You are responsible for the containers you push to it: "
+    "that you may share them, that they hold no secrets or personal data that must not be shared, and "
+    "that you keep them up to date. The registry's staff may remove containers that break these terms."
+)
 SECRET_ENV = "SREGISTRY_SECRET_KEY"
 DB_URL_ENV = "SREGISTRY_DB_URL"
 
@@ -74,6 +81,19 @@ class RegistryApp(Application):
     max_json_body = Integer(1 << 20, config=True, help="Largest JSON request body accepted, in bytes.")
     default_page_size = Integer(20, config=True, help="Items per page when a request does not say.")
     max_page_size = Integer(100, config=True, help="Most items per page a request may ask for.")
+    users_create_collections = Bool(True, config=True, help="Whether users (not only staff) may create collections.")
+    users_create_teams = Bool(False, config=True, help="Whether users (not only staff) may create teams.")
+    collection_limit = Integer(0, config=True, help="Most collections a user may own (0: no limit; staff: none).")
+    private_by_default = Bool(False, config=True, help="New collections are private unless their creator says not.")
+    private_only = Bool(False, config=True, help="Every collection is private; none can be made public.")
+    terms_of_service = Unicode(
+        DEFAULT_TERMS,
+        config=True,
+        help="Text a person must accept on first sign-in before anything works for them (empty: none).",
+    )
+    authenticator_class = Type(
+        Authenticator, klass=Authenticator, config=True, help="How people sign in to the web pages."
+    )
     shutdown_timeout = Float(
         60.0, config=True, help="Seconds to let requests in flight finish after SIGTERM before exiting."
     )
@@ -84,7 +104,7 @@ class RegistryApp(Application):
 
     @property
     def classes(self) -> list[type]:  # type: ignore[override]
-        return [RegistryApp, FilesystemBlobStore]
+        return [RegistryApp, FilesystemBlobStore, self.authenticator_class]
 
     subcommands = {
         "serve": ("sregistry_jupyter.registry.app.ServeCommand", "Run the registry server."),
@@ -147,6 +167,13 @@ class RegistryApp(Application):
             configured = self.config.get("FilesystemBlobStore", {}).get("root")
             store_kwargs["root"] = configured or str(Path(self.data_dir).resolve() / "storage")
         store = self.blob_store_class(parent=self, **store_kwargs)
+        policy = Policy(
+            users_create_collections=self.users_create_collections,
+            users_create_teams=self.users_create_teams,
+            collection_limit=self.collection_limit,
+            private_by_default=self.private_by_default,
+            private_only=self.private_only,
+        )
         return Registry(
             engine=engine,
             session_factory=db.make_session_factory(engine),
@@ -159,6 +186,9 @@ class RegistryApp(Application):
             max_json_body=self.max_json_body,
             default_page_size=self.default_page_size,
             max_page_size=self.max_page_size,
+            policy=policy,
+            terms_of_service=self.terms_of_service,
+            authenticator=self.authenticator_class(parent=self),
         )
 
 

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from .access import DEFAULT_POLICY, Policy
 from .storage import BlobStore
+
+if TYPE_CHECKING:
+    from .auth import Authenticator
 
 
 @dataclass
@@ -30,4 +35,7 @@ class Registry:
     max_json_body: int = 1 << 20
     default_page_size: int = 20
     max_page_size: int = 100
+    policy: Policy = DEFAULT_POLICY
+    terms_of_service: str = ""
+    authenticator: Authenticator | None = None
     in_flight: InFlight = field(default_factory=InFlight)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from pathlib import Path
 
 from tornado import web
@@ -13,8 +15,14 @@ from .handlers.base import NotFoundHandler
 HERE = Path(__file__).parent
 
 
+def cookie_secret(registry: Registry) -> bytes:
+    """Session cookies are signed with a key derived from, not equal to, the registry's secret."""
+    return hmac.new(registry.secret_key, b"session cookies", hashlib.sha256).digest()
+
+
 def make_app(registry: Registry, *, debug: bool = False) -> web.Application:
     handlers: list = [
+        *(registry.authenticator.routes() if registry.authenticator else []),
         *library.routes(),
         *shub.routes(),
         *docs.routes(),
@@ -24,6 +32,7 @@ def make_app(registry: Registry, *, debug: bool = False) -> web.Application:
     return web.Application(
         handlers,
         registry=registry,
+        cookie_secret=cookie_secret(registry),
         template_path=str(HERE / "templates"),
         static_path=str(HERE / "static"),
         default_handler_class=NotFoundHandler,

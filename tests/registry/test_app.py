@@ -30,8 +30,13 @@ def token_from(output: str) -> str:
 
 def push(url: str, token: str, data: bytes, tag: str = "latest") -> httpx.Response:
     digest = "sha256." + hashlib.sha256(data).hexdigest()
-    return httpx.post(f"{url}/api/v1/collections/lab/containers/tool/images", params={"digest": digest, "tag": tag},
-                      content=data, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    return httpx.post(
+        f"{url}/api/v1/collections/lab/containers/tool/images",
+        params={"digest": digest, "tag": tag},
+        content=data,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=60,
+    )
 
 
 def test_first_start_creates_everything_and_a_restart_keeps_it(tmp_path, db_url, server_process):
@@ -42,7 +47,7 @@ def test_first_start_creates_everything_and_a_restart_keeps_it(tmp_path, db_url,
     key = data_dir / "secret_key"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     secret = key.read_bytes()
-    run_cli("admin", "create-user", "alice", "--admin", *args)
+    run_cli("admin", "create-user", "alice", "--admin", "--terms-accepted", *args)
     token = token_from(run_cli("admin", "create-token", "alice", "--scope", "write", *args).stdout)
     image = os.urandom(70_000)
     assert push(first.url, token, image).status_code == 201
@@ -60,15 +65,20 @@ def test_first_start_creates_everything_and_a_restart_keeps_it(tmp_path, db_url,
 def test_sigterm_lets_an_upload_in_flight_finish(tmp_path, server_process):
     args = ("--data-dir", str(tmp_path / "data"))
     server = server_process(*args)
-    run_cli("admin", "create-user", "alice", *args)
+    run_cli("admin", "create-user", "alice", "--terms-accepted", *args)
     token = token_from(run_cli("admin", "create-token", "alice", *args).stdout)
     data = os.urandom(4 << 20)
     digest = "sha256." + hashlib.sha256(data).hexdigest()
     parts = urlsplit(server.url)
     with socket.create_connection((parts.hostname, parts.port)) as sock:
-        sock.sendall((f"POST /api/v1/collections/lab/containers/tool/images?digest={digest}&tag=latest HTTP/1.1\r\n"
-                      f"Host: {parts.netloc}\r\nAuthorization: Bearer {token}\r\n"
-                      f"Content-Length: {len(data)}\r\n\r\n").encode() + data[: 3 << 20])
+        sock.sendall(
+            (
+                f"POST /api/v1/collections/lab/containers/tool/images?digest={digest}&tag=latest HTTP/1.1\r\n"
+                f"Host: {parts.netloc}\r\nAuthorization: Bearer {token}\r\n"
+                f"Content-Length: {len(data)}\r\n\r\n"
+            ).encode()
+            + data[: 3 << 20]
+        )
         time.sleep(0.3)
         server.process.send_signal(signal.SIGTERM)
         time.sleep(0.3)
@@ -105,7 +115,7 @@ def test_generate_config_then_load_it(tmp_path, server_process):
 def test_admin_commands_report_errors_and_tokens_follow_their_options(tmp_path, server_process):
     args = ("--data-dir", str(tmp_path / "data"))
     server = server_process(*args)
-    assert "created user bob" in run_cli("admin", "create-user", "bob", *args).stdout
+    assert "created user bob" in run_cli("admin", "create-user", "bob", "--terms-accepted", *args).stdout
     duplicate = run_cli("admin", "create-user", "bob", *args, check=False)
     assert duplicate.returncode == 1
     assert "already exists" in duplicate.stderr
@@ -122,6 +132,21 @@ def test_admin_commands_report_errors_and_tokens_follow_their_options(tmp_path, 
     tokens = httpx.get(f"{server.url}/api/v1/user/tokens", headers={"Authorization": f"Bearer {read}"}).json()
     assert tokens["items"][0]["scope"] == "read"
     assert tokens["items"][0]["expires"] is not None
+
+
+def test_tokens_of_people_who_have_not_accepted_the_terms_are_refused(tmp_path, server_process):
+    args = ("--data-dir", str(tmp_path / "data"))
+    server = server_process(*args)
+    run_cli("admin", "create-user", "carol", *args)
+    run_cli("admin", "create-user", "ci-bot", "--robot", *args)
+    person = token_from(run_cli("admin", "create-token", "carol", *args).stdout)
+    robot = token_from(run_cli("admin", "create-token", "ci-bot", *args).stdout)
+    refused = httpx.get(f"{server.url}/api/v1/user", headers={"Authorization": f"Bearer {person}"})
+    assert refused.status_code == 403
+    assert "terms of service" in refused.json()["message"]
+    assert push(server.url, robot, b"robot bytes").status_code == 201
+    open_server = server_process("--data-dir", str(tmp_path / "data"), "--RegistryApp.terms_of_service=")
+    assert httpx.get(f"{open_server.url}/api/v1/user", headers={"Authorization": f"Bearer {person}"}).status_code == 200
 
 
 def test_migrations_match_the_models_and_rerun_cleanly(db_url):

@@ -255,7 +255,16 @@ KINDS = ("anonymous", "stranger", "contributor", "owner", "staff", "admin")
 VIEW = {Action.SEE, Action.PULL}
 SCOPE_CAP = {
     "read": VIEW,
-    "write": VIEW | {Action.CREATE_COLLECTION, Action.PUSH, Action.TAG, Action.UPDATE, Action.DELETE_IMAGE},
+    "write": VIEW
+    | {
+        Action.CREATE_COLLECTION,
+        Action.PUSH,
+        Action.TAG,
+        Action.UPDATE,
+        Action.DELETE_IMAGE,
+        Action.STAR,
+        Action.SHARE,
+    },
     "admin": set(Action),
 }
 MANAGE = set(Action) - {Action.ADMIN}
@@ -266,9 +275,9 @@ def allowed_by_role(kind: str, private: bool) -> set[Action]:
     public_view = set() if private else VIEW
     return {
         "anonymous": public_view,
-        "stranger": public_view | {Action.CREATE_COLLECTION},
-        "contributor": VIEW | {Action.CREATE_COLLECTION},
-        "owner": MANAGE,
+        "stranger": public_view | {Action.CREATE_COLLECTION} | (set() if private else {Action.STAR}),
+        "contributor": VIEW | {Action.CREATE_COLLECTION, Action.STAR},
+        "owner": MANAGE - {Action.CREATE_TEAM},
         "staff": MANAGE,
         "admin": set(Action),
     }[kind]

@@ -7,14 +7,17 @@ from __future__ import annotations
 import json
 import logging
 import re
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.orm import Session
 from tornado import web
 
+from .. import tokens
 from ..access import ANONYMOUS, Principal
+from ..auth import sessions
 from ..context import Registry
-from ..errors import InvalidInput, NotFound, RegistryError, TooLarge
+from ..errors import Forbidden, InvalidInput, NotFound, RegistryError, TooLarge
 from ..services import users
 
 log = logging.getLogger("sregistry_jupyter")
@@ -110,13 +113,45 @@ class BaseHandler(web.RequestHandler):
         return self._principal
 
     def authenticate(self) -> Principal:
+        """Who is asking: a registry token, a credential the authenticator knows, a session, or nobody."""
+        principal = self.credential_principal() or self.session_principal() or ANONYMOUS
+        if principal.user is not None:
+            self.check_terms(principal)
+        return principal
+
+    def credential_principal(self) -> Principal | None:
         header = self.request.headers.get("Authorization")
         if not header:
-            return ANONYMOUS
+            return None
         scheme, _, credential = header.strip().partition(" ")
+        credential = credential.strip()
         if scheme.lower() not in TOKEN_SCHEMES:
-            return ANONYMOUS
-        return users.authenticate_token(self.db, credential.strip())
+            return None
+        authenticator = self.registry.authenticator
+        if tokens.key_id_of(credential) is None and authenticator is not None:
+            outside = authenticator.authenticate_bearer(self, credential)
+            if outside is not None:
+                return replace(outside, policy=self.registry.policy)
+        return replace(users.authenticate_token(self.db, credential), policy=self.registry.policy)
+
+    def session_principal(self) -> Principal | None:
+        user = sessions.session_user(self)
+        if user is None:
+            return None
+        if self.request.method in sessions.UNSAFE_METHODS and not self.checks_xsrf_in_form:
+            sessions.check_xsrf(self, self.request.headers.get(sessions.XSRF_HEADER))
+        return Principal(user, "admin", policy=self.registry.policy, via="session")
+
+    checks_xsrf_in_form = False
+    allowed_before_terms = False
+
+    def check_terms(self, principal: Principal) -> None:
+        """Until a person has accepted the terms of service, nothing works for them but the terms page."""
+        user = principal.user
+        if not self.registry.terms_of_service or user is None or user.is_robot or user.terms_accepted_at:
+            return
+        if not self.allowed_before_terms:
+            raise Forbidden("accept the terms of service first: sign in to the registry's web pages at /terms")
 
     @property
     def remote_addr(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -30,6 +31,21 @@ def create_user(session: Session, name: str, *, admin: bool = False, staff: bool
         session.rollback()
         raise Conflict(f"user {name!r} already exists") from None
     return user
+
+
+def normalise_name(raw: str) -> str:
+    """A valid user name derived from an outside one (``Alice Smith`` -> ``alice-smith``)."""
+    cleaned = re.sub(r"[^a-z0-9._-]+", "-", raw.strip().lower()).strip("._-")[:60]
+    return cleaned or "user"
+
+
+def available_name(session: Session, raw: str) -> str:
+    """``normalise_name(raw)``, numbered if another account already has it."""
+    base = normalise_name(raw)
+    taken = set(session.scalars(select(User.name).where(User.name.like(f"{base}%"))))
+    if base not in taken:
+        return base
+    return next(f"{base}-{n}" for n in range(2, len(taken) + 3) if f"{base}-{n}" not in taken)
 
 
 def get_user(session: Session, name: str) -> User:
