@@ -70,7 +70,7 @@ def xsrf_value(handler: BaseHandler) -> str:
 
 def check_xsrf(handler: BaseHandler, sent: str | None) -> None:
     expected = handler.get_cookie(XSRF_COOKIE)
-    if not expected or not sent or not hmac.compare_digest(expected, sent):
+    if not expected or not sent or not hmac.compare_digest(expected.encode(), sent.encode()):
         raise Forbidden("this form has expired or did not come from this registry; reload the page and retry")
 
 
