@@ -198,8 +198,10 @@ def run_cli(
 
 
 def start_process(*args: str, cwd: Path | None = None, env: dict | None = None) -> ServerProcess:
+    """Start ``serve`` on a free port, or on the one ``args`` name with ``--port``."""
+    port = [] if "--port" in args else ["--port", "0"]
     process = subprocess.Popen(
-        [*CLI, "serve", "--port", "0", *args],
+        [*CLI, "serve", *port, *args],
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from .orm import Collection, CollectionMember, TeamMember, User
+from .orm import Collection, CollectionMember, Team, TeamMember, User
 
 
 class Action(enum.StrEnum):
@@ -38,6 +38,19 @@ class Action(enum.StrEnum):
 class Role(enum.StrEnum):
     OWNER = "owner"
     CONTRIBUTOR = "contributor"
+
+
+class TeamRole(enum.StrEnum):
+    OWNER = "owner"
+    MEMBER = "member"
+
+
+class TeamAction(enum.StrEnum):
+    SEE = "see"
+    JOIN = "join"
+    ACCEPT = "accept"
+    LEAVE = "leave"
+    MANAGE = "manage"
 
 
 SCOPE_ALLOWS: dict[str, frozenset[Action]] = {
@@ -120,8 +133,10 @@ def decide(principal: Principal, action: Action, collection: Collection | None, 
     if action is Action.CREATE_TEAM:
         return user is not None and (user.is_staff or principal.policy.users_create_teams)
     if action is Action.STAR:
-        return user is not None and collection is not None and (
-            not collection.private or user.is_staff or role is not None
+        return (
+            user is not None
+            and collection is not None
+            and (not collection.private or user.is_staff or role is not None)
         )
     if collection is None:
         return False
@@ -173,6 +188,42 @@ def share_a_team(session: Session, first: User, second: User) -> bool:
         select(TeamMember.id).where(TeamMember.user_id == second.id, TeamMember.team_id.in_(mine)).limit(1)
     )
     return found is not None
+
+
+def decide_team(principal: Principal, action: TeamAction, team: Team, role: TeamRole | None) -> bool:
+    """True if ``principal`` (whose role in ``team`` is ``role``) may perform ``action`` on the team.
+
+    Signed-in users see every team and its members, so that owners can find one another. Joining,
+    accepting an invitation, leaving and managing (details, members, invitations) change whom a collection
+    owner may grant roles to, so a token needs the scope that manages members. Owners manage their own
+    team; staff and admins manage every team.
+    """
+    user = principal.user
+    allowed = SCOPE_ALLOWS.get(principal.scope, frozenset())
+    if user is None:
+        return False
+    if action is TeamAction.SEE:
+        return Action.SEE in allowed
+    if Action.MANAGE_MEMBERS not in allowed:
+        return False
+    if action is TeamAction.JOIN:
+        return team.open
+    if action is TeamAction.ACCEPT:
+        return True
+    if action is TeamAction.LEAVE:
+        return role is not None
+    return user.is_admin or user.is_staff or role is TeamRole.OWNER
+
+
+def team_role(session: Session, user: User | None, team: Team) -> TeamRole | None:
+    if user is None:
+        return None
+    role = session.scalar(select(TeamMember.role).where(TeamMember.team_id == team.id, TeamMember.user_id == user.id))
+    return TeamRole(role) if role else None
+
+
+def can_team(session: Session, principal: Principal, action: TeamAction, team: Team) -> bool:
+    return decide_team(principal, action, team, team_role(session, principal.user, team))
 
 
 def may_grant_role(session: Session, principal: Principal, collection: Collection, target: User) -> bool:

@@ -17,15 +17,17 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
-from traitlets import Bool, Float, Integer, Type, Unicode, default
+from traitlets import Bool, Float, Integer, List, TraitError, Type, Unicode, default, validate
 from traitlets.config import Application, catch_config_error
 
 from .. import __version__
 from . import db
 from .access import Policy
 from .auth import Authenticator
+from .auth.local import LocalAuthenticator
 from .context import Registry
 from .services.gc import UPLOAD_TTL
+from .services.limits import Limiter, Limits, parse_networks
 from .storage import BlobStore, FilesystemBlobStore
 from .webapp import make_app
 
@@ -86,17 +88,47 @@ class RegistryApp(Application):
     collection_limit = Integer(0, config=True, help="Most collections a user may own (0: no limit; staff: none).")
     private_by_default = Bool(False, config=True, help="New collections are private unless their creator says not.")
     private_only = Bool(False, config=True, help="Every collection is private; none can be made public.")
+    invitation_days = Float(7.0, config=True, help="Days until a team invitation link expires (it works once).")
+    max_share_days = Integer(30, config=True, help="Most days a share link (a download link for one image) may last.")
     terms_of_service = Unicode(
         DEFAULT_TERMS,
         config=True,
         help="Text a person must accept on first sign-in before anything works for them (empty: none).",
     )
     authenticator_class = Type(
-        Authenticator, klass=Authenticator, config=True, help="How people sign in to the web pages."
+        LocalAuthenticator, klass=Authenticator, config=True, help="How people sign in to the web pages."
     )
     shutdown_timeout = Float(
         60.0, config=True, help="Seconds to let requests in flight finish after SIGTERM before exiting."
     )
+    rate_limit = Integer(
+        600, config=True, help="Requests a minute per token (or per signed-in user without one); 0: no limit."
+    )
+    anonymous_rate_limit = Integer(
+        120, config=True, help="Requests a minute per address from callers without a token; 0: no limit."
+    )
+    weekly_pull_limit_collection = Integer(
+        0, config=True, help="Pulls a week (from Monday 00:00 UTC) of images in one collection; 0: no limit."
+    )
+    weekly_pull_limit_container = Integer(
+        0, config=True, help="Pulls a week (from Monday 00:00 UTC) of images in one container; 0: no limit."
+    )
+    limit_exempt_users = List(Unicode(), config=True, help="Users (CI robots, say) whom no limit applies to.")
+    limit_exempt_networks = List(
+        Unicode(), config=True, help="Networks (CIDRs such as 10.0.0.0/8) whom no limit applies to."
+    )
+    redis_url = Unicode(
+        "", config=True, help="Redis to count limits in (redis://host:6379/0); empty: the database counts them."
+    )
+    redis_prefix = Unicode("sregistry:", config=True, help="Prefix of the registry's keys in Redis.")
+
+    @validate("limit_exempt_networks")
+    def _valid_networks(self, proposal: dict) -> list[str]:
+        try:
+            parse_networks(proposal["value"])
+        except ValueError as error:
+            raise TraitError(str(error)) from None
+        return proposal["value"]
 
     @default("db_url")
     def _db_url_default(self) -> str:
@@ -187,9 +219,23 @@ class RegistryApp(Application):
             default_page_size=self.default_page_size,
             max_page_size=self.max_page_size,
             policy=policy,
+            invitation_days=self.invitation_days,
+            max_share_days=self.max_share_days,
             terms_of_service=self.terms_of_service,
             authenticator=self.authenticator_class(parent=self),
+            limiter=self.make_limiter(),
         )
+
+    def make_limiter(self) -> Limiter:
+        limits = Limits(
+            rate_limit=self.rate_limit,
+            anonymous_rate_limit=self.anonymous_rate_limit,
+            weekly_pull_limit_collection=self.weekly_pull_limit_collection,
+            weekly_pull_limit_container=self.weekly_pull_limit_container,
+            exempt_users=frozenset(self.limit_exempt_users),
+            exempt_networks=parse_networks(self.limit_exempt_networks),
+        )
+        return Limiter(limits, self.redis_url, self.redis_prefix)
 
 
 class ServeCommand(RegistryApp):

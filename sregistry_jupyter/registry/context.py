@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from .access import DEFAULT_POLICY, Policy
+from .services.limits import Limiter
 from .storage import BlobStore
 
 if TYPE_CHECKING:
@@ -36,6 +37,9 @@ class Registry:
     default_page_size: int = 20
     max_page_size: int = 100
     policy: Policy = DEFAULT_POLICY
+    invitation_days: float = 7.0
+    max_share_days: int = 30
     terms_of_service: str = ""
     authenticator: Authenticator | None = None
+    limiter: Limiter = field(default_factory=Limiter)
     in_flight: InFlight = field(default_factory=InFlight)

@@ -67,3 +67,14 @@ class DigestMismatch(RegistryError):
 class SizeMismatch(RegistryError):
     status = 400
     code = "SIZE_INVALID"
+
+
+class TooManyRequests(RegistryError):
+    """A limit was reached; ``Retry-After`` tells the client when its window ends."""
+
+    status = 429
+    code = "TOO_MANY_REQUESTS"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)})
+        self.retry_after = retry_after

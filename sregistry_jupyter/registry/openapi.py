@@ -14,10 +14,13 @@ import re
 from typing import Any
 
 from .. import __version__
-from .names import ARCH_RE, DIGEST_RE, NAME_MAX, NAME_RE, TAG_RE
+from .access import Role, TeamRole
+from .names import ARCH_RE, DIGEST_RE, NAME_MAX, NAME_RE, TAG_RE, USERNAME_RE
 from .services.collections import MAX_DESCRIPTION, SORTS
+from .services.shares import DEFAULT_DAYS, SHARE_RE
 from .services.stats import MAX_DAYS
-from .services.users import MAX_EXPIRY_DAYS, MAX_TOKEN_NAME
+from .services.teams import INVITATION_RE, TEAM_NAME_MAX
+from .services.users import MAX_EXPIRY_DAYS, MAX_ROW_ID, MAX_TOKEN_NAME
 from .tokens import SCOPES, TOKEN_RE
 
 Schema = dict[str, Any]
@@ -98,6 +101,9 @@ DIGEST = string(
 )
 TAG = string(TAG_RE, "1-128 letters, digits, '_', '.' and '-', not starting with '.', '-' or `sha256.`.")
 ARCH = string(ARCH_RE, "An architecture name as Go spells it (`amd64`, `arm64`, ...).")
+USERNAME = string(USERNAME_RE, "A user name: lower-case letters, digits, '.', '_' and '-'.", maxLength=64)
+TEAM_NAME = {**NAME, "maxLength": TEAM_NAME_MAX}
+ROW_ID: Schema = {"type": "integer", "minimum": 1, "maximum": MAX_ROW_ID}
 
 
 def schemas() -> dict[str, Schema]:
@@ -228,6 +234,78 @@ def schemas() -> dict[str, Schema]:
         "Version": obj({"data": obj({"version": {"type": "string"}, "apiVersion": {"type": "string"}})}),
         "TokenStatus": obj(
             {"data": obj({"status": {"type": "string", "enum": ["valid"]}, "user": {"type": "string"}})}
+        ),
+        **sharing_schemas(),
+    }
+
+
+def role_enum(roles: type[Role] | type[TeamRole]) -> Schema:
+    return {"type": "string", "enum": [r.value for r in roles]}
+
+
+def link(what: str) -> dict[str, Schema]:
+    return {
+        "path": {"type": "string", "description": f"The {what}'s URL path on the registry."},
+        "url": {"type": "string", "description": f"The {what}'s absolute URL. It is never shown again."},
+    }
+
+
+def sharing_schemas() -> dict[str, Schema]:
+    """The shapes of teams, invitations, collection roles and share links."""
+    invitation = {"id": ROW_ID, "team": TEAM_NAME, "created": nullable(DATE_TIME), "expires": nullable(DATE_TIME)}
+    share = {
+        "id": ROW_ID,
+        "collection": NAME,
+        "container": NAME,
+        "digest": DIGEST,
+        "created": nullable(DATE_TIME),
+        "expires": nullable(DATE_TIME),
+        "expired": {"type": "boolean", "description": "An expired link no longer works."},
+        "downloads": {**COUNT, "description": "Downloads through this link from the first byte."},
+    }
+    return {
+        "TeamMember": obj({"user": USERNAME, "role": role_enum(TeamRole)}),
+        "TeamMemberList": items_of("TeamMember"),
+        "Team": obj(
+            {
+                "name": TEAM_NAME,
+                "description": {"type": "string"},
+                "open": {"type": "boolean", "description": "Anyone may join an open team; others need an invitation."},
+                "owners": {"type": "array", "items": USERNAME},
+                "members": {"type": "array", "items": ref("TeamMember"), "description": "Owners first."},
+                "your_role": {
+                    **role_enum(TeamRole),
+                    "enum": [*role_enum(TeamRole)["enum"], None],
+                    "nullable": True,
+                    "description": "The caller's role in the team; null if not a member.",
+                },
+                "created": nullable(DATE_TIME),
+            },
+            description="A team: the people a collection owner may give roles to.",
+        ),
+        "TeamList": items_of("Team"),
+        "Invitation": obj(invitation, description="A pending invitation; its code is shown only on creation."),
+        "InvitationList": items_of("Invitation"),
+        "NewInvitation": obj(
+            {
+                **invitation,
+                "code": string(INVITATION_RE, "The invitation code. It works once and is never shown again."),
+                **link("invitation page"),
+            },
+            description="An invitation just created: send its `url` to the person invited.",
+        ),
+        "InvitationPreview": obj(
+            {"team": TEAM_NAME, "description": {"type": "string"}},
+            description="The team a usable invitation leads to.",
+        ),
+        "CollectionMember": obj({"user": USERNAME, "role": role_enum(Role)}),
+        "CollectionMemberList": items_of("CollectionMember"),
+        "CollectionList": items_of("Collection"),
+        "Share": obj(share, description="A share link; its token is shown only on creation."),
+        "ShareList": items_of("Share"),
+        "NewShare": obj(
+            {**share, "token": string(SHARE_RE, "The link's secret. It is never shown again."), **link("download")},
+            description="A share link just created: anyone with its `url` may download the image until it expires.",
         ),
     }
 
@@ -653,37 +731,43 @@ def download_headers(*, partial: bool = False) -> dict[str, Schema]:
     return headers
 
 
-def download_operation(operation_id: str, summary: str) -> Schema:
+def download_responses() -> dict[str, Schema]:
     binary = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+    return {
+        "200": {"description": "The whole file.", "headers": download_headers(), "content": binary},
+        "206": {
+            "description": "The requested range.",
+            "headers": download_headers(partial=True),
+            "content": binary,
+        },
+        "304": {
+            "description": "`If-None-Match` names this image's ETag.",
+            "headers": {"ETag": header("The ETag.")},
+        },
+        **errors(400, 401, 404, 416),
+    }
+
+
+RANGE_PARAMS = [
+    param(
+        "Range",
+        "header",
+        {"type": "string", "example": "bytes=0-1023"},
+        "One `bytes` range (`first-last`, `first-` or `-suffix`). Several ranges, inverted or "
+        "unsatisfiable ones are a 416; other units are ignored.",
+    ),
+    param("If-None-Match", "header", {"type": "string"}, "ETags; a match answers 304 without a body."),
+    param("If-Range", "header", {"type": "string"}, "Honour `Range` only if this is the image's ETag."),
+]
+
+
+def download_operation(operation_id: str, summary: str) -> Schema:
     return operation(
         operation_id,
         summary,
         "images",
-        {
-            "200": {"description": "The whole file.", "headers": download_headers(), "content": binary},
-            "206": {
-                "description": "The requested range.",
-                "headers": download_headers(partial=True),
-                "content": binary,
-            },
-            "304": {
-                "description": "`If-None-Match` names this image's ETag.",
-                "headers": {"ETag": header("The ETag.")},
-            },
-            **errors(400, 401, 404, 416),
-        },
-        parameters=[
-            ARCH_QUERY,
-            param(
-                "Range",
-                "header",
-                {"type": "string", "example": "bytes=0-1023"},
-                "One `bytes` range (`first-last`, `first-` or `-suffix`). Several ranges, inverted or "
-                "unsatisfiable ones are a 416; other units are ignored.",
-            ),
-            param("If-None-Match", "header", {"type": "string"}, "ETags; a match answers 304 without a body."),
-            param("If-Range", "header", {"type": "string"}, "Honour `Range` only if this is the image's ETag."),
-        ],
+        download_responses(),
+        parameters=[ARCH_QUERY, *RANGE_PARAMS],
         description="Downloading from the first byte counts as a pull. The ETag is the digest, so a cached "
         "copy is valid for ever.",
     )
@@ -707,6 +791,381 @@ def stats_paths() -> dict[str, Schema]:
             )
         }
     }
+
+
+TEAM = f"{PREFIX}/teams/{{team}}"
+TEAM_PARAM = path("team", TEAM_NAME, "The team's name.")
+USER_PARAM = path("user", USERNAME, "The member's user name.")
+WRITES = (400, 401, 403, 404, 413)
+
+
+def team_paths() -> dict[str, Schema]:
+    description = {"type": "string", "maxLength": MAX_DESCRIPTION}
+    create = {
+        "type": "object",
+        "required": ["name"],
+        "properties": {
+            "name": TEAM_NAME,
+            "description": description,
+            "open": {"type": "boolean", "default": False, "description": "Let anyone join."},
+        },
+    }
+    update = {
+        "type": "object",
+        "properties": {"description": nullable(description), "open": nullable({"type": "boolean"})},
+        "description": "Absent or null fields are left as they are.",
+    }
+    team = json_response("The team with its members.", ref("Team"))
+    return {
+        f"{PREFIX}/teams": {
+            "get": operation(
+                "listTeams",
+                "Every team, with its members",
+                "teams",
+                {"200": json_response("The teams, by name.", ref("TeamList")), **errors(401)},
+                auth=REQUIRED_AUTH,
+                description="Teams are shown to signed-in users, so that owners can find one another.",
+            ),
+            "post": operation(
+                "createTeam",
+                "Create a team",
+                "teams",
+                {
+                    "201": json_response(
+                        "Created; the caller owns it.", ref("Team"), {"Location": header("The team's URL path.")}
+                    ),
+                    **errors(400, 401, 403, 409, 413),
+                },
+                body=json_body(create),
+                auth=REQUIRED_AUTH,
+                description="Staff may create teams; users too where the registry allows it. Needs an admin-scoped "
+                "token or a signed-in session.",
+            ),
+        },
+        TEAM: {
+            "parameters": [TEAM_PARAM],
+            "get": operation(
+                "getTeam", "A team and its members", "teams", {"200": team, **errors(400, 401, 404)}, auth=REQUIRED_AUTH
+            ),
+            "patch": operation(
+                "updateTeam",
+                "Change a team's description or openness",
+                "teams",
+                {"200": team, **errors(*WRITES)},
+                body=json_body(update, required=False),
+                auth=REQUIRED_AUTH,
+                description="Team owners and staff only.",
+            ),
+            "delete": operation(
+                "deleteTeam",
+                "Delete a team and its invitations",
+                "teams",
+                {**no_content("Deleted. Roles its members hold in collections stay."), **errors(*WRITES)},
+                auth=REQUIRED_AUTH,
+                description="Team owners and staff only.",
+            ),
+        },
+        **team_member_paths(),
+        **team_invitation_paths(),
+    }
+
+
+def team_member_paths() -> dict[str, Schema]:
+    add = {
+        "type": "object",
+        "required": ["user"],
+        "properties": {"user": USERNAME, "role": {**role_enum(TeamRole), "default": TeamRole.MEMBER.value}},
+    }
+    change = {"type": "object", "required": ["role"], "properties": {"role": role_enum(TeamRole)}}
+    member = ref("TeamMember")
+    keeps = "Refused (409) if it would leave the team without an owner."
+    return {
+        f"{TEAM}/members": {
+            "parameters": [TEAM_PARAM],
+            "get": operation(
+                "listTeamMembers",
+                "A team's members",
+                "teams",
+                {"200": json_response("Owners first, then by name.", ref("TeamMemberList")), **errors(400, 401, 404)},
+                auth=REQUIRED_AUTH,
+            ),
+            "post": operation(
+                "addTeamMember",
+                "Add someone to a team",
+                "teams",
+                {"201": json_response("Added.", member), **errors(*WRITES, 409)},
+                body=json_body(add),
+                auth=REQUIRED_AUTH,
+                description="Team owners and staff only; 409 if the user is already a member.",
+            ),
+        },
+        f"{TEAM}/members/{{user}}": {
+            "parameters": [TEAM_PARAM, USER_PARAM],
+            "patch": operation(
+                "setTeamRole",
+                "Promote a member to owner, or make an owner a member",
+                "teams",
+                {"200": json_response("The member's new role.", member), **errors(*WRITES, 409)},
+                body=json_body(change),
+                auth=REQUIRED_AUTH,
+                description=f"Team owners and staff only. {keeps}",
+            ),
+            "delete": operation(
+                "removeTeamMember",
+                "Remove someone from a team",
+                "teams",
+                {**no_content("Removed."), **errors(*WRITES, 409)},
+                auth=REQUIRED_AUTH,
+                description=f"Team owners and staff remove anyone; members may remove themselves. {keeps}",
+            ),
+        },
+        f"{TEAM}/join": {
+            "parameters": [TEAM_PARAM],
+            "post": operation(
+                "joinTeam",
+                "Join an open team",
+                "teams",
+                {"200": json_response("The team, now with the caller.", ref("Team")), **errors(*WRITES, 409)},
+                auth=REQUIRED_AUTH,
+                description="Invite-only teams answer 403: ask an owner for an invitation. Joining a team one is "
+                "already in changes nothing.",
+            ),
+        },
+        f"{TEAM}/leave": {
+            "parameters": [TEAM_PARAM],
+            "post": operation(
+                "leaveTeam",
+                "Leave a team",
+                "teams",
+                {**no_content("Left."), **errors(*WRITES, 409)},
+                auth=REQUIRED_AUTH,
+                description=keeps,
+            ),
+        },
+    }
+
+
+def team_invitation_paths() -> dict[str, Schema]:
+    code = path("code", string(INVITATION_RE), "The invitation code from the link.")
+    return {
+        f"{TEAM}/invitations": {
+            "parameters": [TEAM_PARAM],
+            "get": operation(
+                "listInvitations",
+                "A team's pending invitations",
+                "teams",
+                {
+                    "200": json_response("Unused and unexpired invitations, newest first.", ref("InvitationList")),
+                    **errors(400, 401, 403, 404),
+                },
+                auth=REQUIRED_AUTH,
+                description="Team owners and staff only.",
+            ),
+            "post": operation(
+                "createInvitation",
+                "Invite someone into a team",
+                "teams",
+                {"201": json_response("The invitation and its link.", ref("NewInvitation")), **errors(*WRITES)},
+                auth=REQUIRED_AUTH,
+                description="Team owners and staff only. The link works once and expires after the registry's "
+                "`invitation_days` (7 unless configured).",
+            ),
+        },
+        f"{TEAM}/invitations/{{invitation_id}}": {
+            "parameters": [TEAM_PARAM, path("invitation_id", ROW_ID, "The invitation's `id`.")],
+            "delete": operation(
+                "revokeInvitation",
+                "Revoke a pending invitation",
+                "teams",
+                {**no_content("Revoked: its link no longer works."), **errors(*WRITES, 409)},
+                auth=REQUIRED_AUTH,
+                description="Team owners and staff only; 409 if it was already used.",
+            ),
+        },
+        f"{PREFIX}/invitations/{{code}}": {
+            "parameters": [code],
+            "get": operation(
+                "previewInvitation",
+                "Which team an invitation leads to",
+                "teams",
+                {"200": json_response("The team.", ref("InvitationPreview")), **errors(400, 401, 404)},
+                description="Needs no sign-in. 400 with the reason for a used or expired invitation, or one whose "
+                "team was deleted; 404 for an unknown or revoked one.",
+            ),
+            "post": operation(
+                "acceptInvitation",
+                "Accept an invitation and join its team",
+                "teams",
+                {"200": json_response("The team, now with the caller.", ref("Team")), **errors(*WRITES, 409)},
+                auth=REQUIRED_AUTH,
+                description="The invitation is used up (unless the caller was already a member): a second use "
+                "answers 400.",
+            ),
+        },
+    }
+
+
+def role_paths() -> dict[str, Schema]:
+    add = {
+        "type": "object",
+        "required": ["user"],
+        "properties": {"user": USERNAME, "role": {**role_enum(Role), "default": Role.CONTRIBUTOR.value}},
+    }
+    change = {"type": "object", "required": ["role"], "properties": {"role": role_enum(Role)}}
+    member = ref("CollectionMember")
+    rule = (
+        "Owners may give a role only to people who share one of their teams (403 otherwise); admins may give "
+        "it to anyone. Owners push and manage; contributors pull, private collections included."
+    )
+    keeps = "Refused (409) if it would leave the collection without an owner."
+    starred = json_response("The collection, with its new star count.", ref("Collection"))
+    return {
+        f"{COLLECTION}/members": {
+            "parameters": [COLLECTION_PARAM],
+            "get": operation(
+                "listCollectionMembers",
+                "Who has a role in a collection",
+                "members",
+                {
+                    "200": json_response("Owners first, then by name.", ref("CollectionMemberList")),
+                    **errors(400, 401, 404),
+                },
+            ),
+            "post": operation(
+                "addCollectionMember",
+                "Give someone a role in a collection",
+                "members",
+                {"201": json_response("Added.", member), **errors(*WRITES, 409)},
+                body=json_body(add),
+                auth=REQUIRED_AUTH,
+                description=f"{rule} 409 if the user already has a role: change it instead.",
+            ),
+        },
+        f"{COLLECTION}/members/{{user}}": {
+            "parameters": [COLLECTION_PARAM, USER_PARAM],
+            "patch": operation(
+                "setCollectionRole",
+                "Change someone's role in a collection",
+                "members",
+                {"200": json_response("The new role.", member), **errors(*WRITES, 409)},
+                body=json_body(change),
+                auth=REQUIRED_AUTH,
+                description=f"{rule} {keeps}",
+            ),
+            "delete": operation(
+                "removeCollectionMember",
+                "Take someone's role in a collection away",
+                "members",
+                {**no_content("Removed."), **errors(*WRITES, 409)},
+                auth=REQUIRED_AUTH,
+                description=keeps,
+            ),
+        },
+        f"{COLLECTION}/star": {
+            "parameters": [COLLECTION_PARAM],
+            "put": operation(
+                "starCollection",
+                "Star a collection",
+                "stars",
+                {"200": starred, **errors(*WRITES)},
+                auth=REQUIRED_AUTH,
+                description="Starring twice changes nothing.",
+            ),
+            "delete": operation(
+                "unstarCollection",
+                "Remove one's star from a collection",
+                "stars",
+                {"200": starred, **errors(*WRITES)},
+                auth=REQUIRED_AUTH,
+                description="Unstarring a collection one has not starred changes nothing.",
+            ),
+        },
+        f"{PREFIX}/user/stars": {
+            "get": operation(
+                "listStars",
+                "The collections the caller starred",
+                "stars",
+                {"200": json_response("Most recently starred first.", ref("CollectionList")), **errors(401)},
+                auth=REQUIRED_AUTH,
+                description="Only those the caller may still see.",
+            ),
+        },
+    }
+
+
+def share_paths() -> dict[str, Schema]:
+    image = [*CONTAINER_PARAMS, REF_PARAM]
+    create = {
+        "type": "object",
+        "properties": {
+            "days": {
+                "type": "integer",
+                "minimum": 1,
+                "default": DEFAULT_DAYS,
+                "description": "How long the link works: up to the registry's `max_share_days` (30 unless "
+                "configured; more is a 400).",
+            }
+        },
+    }
+    owners = "Owners of the collection only (403 for others who can see it)."
+    return {
+        f"{CONTAINER}/images/{{ref}}/shares": {
+            "parameters": image,
+            "get": operation(
+                "listShares",
+                "An image's share links",
+                "shares",
+                {
+                    "200": json_response("Every link, expired ones too, newest first.", ref("ShareList")),
+                    **errors(400, 401, 403, 404),
+                },
+                parameters=[ARCH_QUERY],
+                auth=REQUIRED_AUTH,
+                description=owners,
+            ),
+            "post": operation(
+                "createShare",
+                "Make a download link for an image",
+                "shares",
+                {"201": json_response("The link; its token is shown only here.", ref("NewShare")), **errors(*WRITES)},
+                parameters=[ARCH_QUERY],
+                body=json_body(create, required=False),
+                auth=REQUIRED_AUTH,
+                description=f"{owners} Anyone with the link may download this one image, without signing in, "
+                "until it expires or is revoked.",
+            ),
+        },
+        f"{CONTAINER}/images/{{ref}}/shares/{{share_id}}": {
+            "parameters": [*image, path("share_id", ROW_ID, "The link's `id`.")],
+            "delete": operation(
+                "revokeShare",
+                "Revoke a share link",
+                "shares",
+                {**no_content("Revoked: the link no longer works."), **errors(*WRITES)},
+                parameters=[ARCH_QUERY],
+                auth=REQUIRED_AUTH,
+                description=owners,
+            ),
+        },
+        "/shares/{token}": {
+            "parameters": [path("token", string(SHARE_RE), "The link's token.")],
+            "get": share_download_operation("downloadShare", "Download the image a share link names"),
+            "head": share_download_operation("headShare", "The size and ETag of a shared image"),
+        },
+    }
+
+
+def share_download_operation(operation_id: str, summary: str) -> Schema:
+    return operation(
+        operation_id,
+        summary,
+        "shares",
+        download_responses(),
+        parameters=RANGE_PARAMS,
+        auth=[{}],
+        description="Needs no sign-in. An expired, revoked or unknown link is a 404 whose message says which. "
+        "Downloading from the first byte counts on the link and on the image.",
+    )
 
 
 def probe_paths() -> dict[str, Schema]:
@@ -766,7 +1225,18 @@ see answer exactly like things that do not exist (404).
 def build_spec(title: str) -> dict[str, Any]:
     """The whole document; ``title`` is the registry's configured name."""
     paths: dict[str, Schema] = {}
-    for part in (user_paths, collection_paths, container_paths, image_paths, stats_paths, probe_paths):
+    parts = (
+        user_paths,
+        collection_paths,
+        container_paths,
+        image_paths,
+        team_paths,
+        role_paths,
+        share_paths,
+        stats_paths,
+        probe_paths,
+    )
+    for part in parts:
         paths.update(part())
     return {
         "openapi": "3.0.3",
@@ -776,6 +1246,10 @@ def build_spec(title: str) -> dict[str, Any]:
             {"name": "containers", "description": "Named containers inside a collection."},
             {"name": "images", "description": "Uploaded SIF files, addressed by tag or digest."},
             {"name": "tags", "description": "Names pointing at images, per architecture."},
+            {"name": "members", "description": "Roles in collections: owners push and manage, contributors pull."},
+            {"name": "teams", "description": "Teams, their members and invitations."},
+            {"name": "stars", "description": "Collections users have starred."},
+            {"name": "shares", "description": "Download links for one image that work without signing in."},
             {"name": "user", "description": "The signed-in user and their API tokens."},
             {"name": "stats", "description": "Figures for plots and dashboards."},
             {"name": "documentation", "description": "This document."},

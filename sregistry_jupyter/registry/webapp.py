@@ -9,7 +9,7 @@ from pathlib import Path
 from tornado import web
 
 from .context import Registry
-from .handlers import api, docs, library, pages, shub
+from .handlers import api, api_teams, docs, library, pages, shub
 from .handlers.base import NotFoundHandler
 
 HERE = Path(__file__).parent
@@ -26,6 +26,7 @@ def make_app(registry: Registry, *, debug: bool = False) -> web.Application:
         *library.routes(),
         *shub.routes(),
         *docs.routes(),
+        *api_teams.routes(),
         *api.routes(),
         *pages.routes(),
     ]

@@ -231,6 +231,9 @@ def test_a_realistic_session_matches_the_document(registry, checked, checker, si
     browsing(anon, alice, bob, raw, sif)
     tagging(anon, alice, sif)
     downloads(anon, sif, sif_file)
+    teams(checked(registry.add_user("steve", staff=True)), anon, alice, bob)
+    roles_and_stars(anon, alice, bob)
+    share_links(anon, alice, bob, sif_file)
     statistics(anon, alice)
     deletions(anon, alice, raw, sif)
 
@@ -354,6 +357,61 @@ def downloads(anon, sif: str, sif_file: bytes) -> None:
     head = anon.head(url)
     assert head.status_code == 200 and head.headers["Content-Length"] == str(len(sif_file))
     assert status(anon.get(f"{IMAGES}/v9/file"), 404)
+
+
+def teams(staff, anon, alice, bob) -> None:
+    team = "/api/v1/teams/group"
+    assert status(alice.post("/api/v1/teams", json={"name": "group"}), 403)
+    assert status(staff.post("/api/v1/teams", json={"name": "group", "open": True}), 201)["owners"] == ["steve"]
+    assert status(anon.get("/api/v1/teams"), 401)
+    assert [t["name"] for t in status(bob.get("/api/v1/teams"), 200)["items"]] == ["group"]
+    assert status(staff.patch(team, json={"description": "everyone"}), 200)["description"] == "everyone"
+    assert status(alice.post(f"{team}/join"), 200)["your_role"] == "member"
+    assert status(staff.post(f"{team}/members", json={"user": "alice"}), 409)
+    assert status(staff.patch(f"{team}/members/alice", json={"role": "owner"}), 200)["role"] == "owner"
+    invitation = status(alice.post(f"{team}/invitations"), 201)
+    assert status(anon.get(f"/api/v1/invitations/{invitation['code']}"), 200)["team"] == "group"
+    assert [i["id"] for i in status(alice.get(f"{team}/invitations"), 200)["items"]] == [invitation["id"]]
+    assert status(bob.post(f"/api/v1/invitations/{invitation['code']}"), 200)["your_role"] == "member"
+    assert status(bob.post(f"/api/v1/invitations/{invitation['code']}"), 400)
+    spare = status(alice.post(f"{team}/invitations"), 201)
+    assert status(bob.delete(f"{team}/invitations/{spare['id']}"), 403)
+    assert status(alice.delete(f"{team}/invitations/{spare['id']}"), 204) is None
+    assert status(bob.post(f"{team}/leave"), 204) is None
+    assert status(staff.delete(f"{team}/members/steve"), 204) is None
+    assert status(alice.post(f"{team}/members", json={"user": "bob"}), 201)["role"] == "member"
+    assert len(status(bob.get(f"{team}/members"), 200)["items"]) == 2
+    assert status(bob.get(team), 200)["owners"] == ["alice"]
+    assert status(staff.post("/api/v1/teams", json={"name": "brief"}), 201)
+    assert status(bob.delete("/api/v1/teams/brief"), 403)
+    assert status(staff.delete("/api/v1/teams/brief"), 204) is None
+
+
+def roles_and_stars(anon, alice, bob) -> None:
+    members = "/api/v1/collections/lab/members"
+    assert status(bob.post(members, json={"user": "bob", "role": "owner"}), 403)
+    assert status(alice.post(members, json={"user": "bob"}), 201)["role"] == "contributor"
+    assert [m["user"] for m in status(anon.get(members), 200)["items"]] == ["alice", "bob"]
+    assert status(alice.patch(f"{members}/alice", json={"role": "contributor"}), 409)
+    assert status(alice.patch(f"{members}/bob", json={"role": "owner"}), 200)["role"] == "owner"
+    assert status(alice.delete(f"{members}/bob"), 204) is None
+    assert status(bob.put("/api/v1/collections/lab/star"), 200)["stars"] == 1
+    assert [c["name"] for c in status(bob.get("/api/v1/user/stars"), 200)["items"]] == ["lab"]
+    assert status(bob.delete("/api/v1/collections/lab/star"), 200)["stars"] == 0
+    assert status(anon.put("/api/v1/collections/lab/star"), 401)
+
+
+def share_links(anon, alice, bob, sif_file: bytes) -> None:
+    shares = f"{IMAGES}/v1/shares"
+    assert status(bob.post(shares, json={"days": 2}), 403)
+    assert status(alice.post(shares, json={"days": 0}), 400)
+    share = status(alice.post(shares, json={"days": 2}), 201)
+    assert [s["id"] for s in status(alice.get(shares), 200)["items"]] == [share["id"]]
+    assert anon.get(share["path"]).content == sif_file
+    assert anon.get(share["path"], headers={"Range": "bytes=0-9"}).status_code == 206
+    assert anon.head(share["path"]).status_code == 200
+    assert status(alice.delete(f"{shares}/{share['id']}"), 204) is None
+    assert status(anon.get(share["path"]), 404)
 
 
 def statistics(anon, alice) -> None:

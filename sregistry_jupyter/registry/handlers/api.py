@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..access import Action
 from ..errors import Forbidden, InvalidInput, NotFound
 from ..services import collections, images, stats, users
 from ..services.collections import require_user
@@ -113,7 +114,7 @@ class CollectionsHandler(ApiHandler):
             self.principal,
             name,
             description=self.field(body, "description", str, ""),
-            private=self.field(body, "private", bool, False),
+            private=self.field(body, "private", bool),
         )
         self.db.commit()
         self.set_header("Location", f"{PREFIX}/collections/{collection.name}")
@@ -191,10 +192,11 @@ class TagHandler(ApiHandler):
         digest = self.field(body, "digest", str)
         if digest is None:
             raise InvalidInput("'digest' is required")
-        row = images.tag_image(
-            self.db, self.principal, collection_name, container_name, tag, digest, self.field(body, "arch", str)
-        )
-        frozen = self.field(body, "frozen", bool)
+        arch, frozen = self.field(body, "arch", str), self.field(body, "frozen", bool)
+        if frozen is not None:
+            # Asked before tagging, so that a refused freeze does not leave the tag moved.
+            images.resolve(self.db, self.principal, collection_name, container_name, digest, arch, Action.FREEZE)
+        row = images.tag_image(self.db, self.principal, collection_name, container_name, tag, digest, arch)
         if frozen is not None:
             row = images.set_frozen(self.db, self.principal, collection_name, container_name, tag, frozen, row.arch)
             self.db.commit()

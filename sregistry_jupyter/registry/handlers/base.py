@@ -17,7 +17,7 @@ from .. import tokens
 from ..access import ANONYMOUS, Principal
 from ..auth import sessions
 from ..context import Registry
-from ..errors import Forbidden, InvalidInput, NotFound, RegistryError, TooLarge
+from ..errors import Forbidden, InvalidInput, NotFound, RegistryError, TooLarge, Unauthorized
 from ..services import users
 
 log = logging.getLogger("sregistry_jupyter")
@@ -55,6 +55,7 @@ class BaseHandler(web.RequestHandler):
     """
 
     streams_body = False
+    rate_limited = True
     _db: Session | None = None
     _principal: Principal | None = None
     _counted = False
@@ -79,7 +80,26 @@ class BaseHandler(web.RequestHandler):
         self._body = bytearray()
         if not self.streams_body and self.request.method in ("POST", "PUT", "PATCH", "DELETE"):
             self.limit_body(self.registry.max_json_body)
-        self._principal = self.authenticate()  # a bad token is refused everywhere, not only where a user is needed
+        try:
+            self._principal = self.authenticate()  # a bad token is refused everywhere, not only where a user is needed
+        except Unauthorized:
+            self.count_request(ANONYMOUS)  # failed credentials spend the address's budget: guessing is slowed
+            raise
+        if not self.counts_request_later():
+            self.count_request(self._principal)
+
+    def count_request(self, principal: Principal) -> None:
+        """Spend one request of the caller's budget (its token or user; its address only if anonymous).
+
+        Capability URLs set ``rate_limited`` false: the request that issued the link was counted, and
+        the link itself carries no identity, so counting it would charge a user's push to their address.
+        """
+        if self.rate_limited:
+            self.registry.limiter.check_request(self.db, principal, self.remote_addr)
+
+    def counts_request_later(self) -> bool:
+        """True where the caller is identified only later (by a signature over fields of the request)."""
+        return False
 
     def limit_body(self, limit: int) -> None:
         """Refuse a body larger than ``limit`` before reading it, and cap one without a length."""

@@ -215,7 +215,6 @@ class CollectionsHandler(LibraryHandler):
         body = self.json_body()
         name = body.get("name")
         name = validate_name(name if isinstance(name, str) else "", "collection name")
-        private = body.get("private", False)
         existing = collections.find_collection(self.db, name)
         if existing is not None:
             if not can(self.db, self.principal, Action.PUSH, existing):
@@ -227,7 +226,7 @@ class CollectionsHandler(LibraryHandler):
             self.db,
             self.principal,
             name,
-            private=private if isinstance(private, bool) else False,
+            private=True if body.get("private") is True else None,  # the client always sends false
             description=description if isinstance(description, str) and description != "No description" else "",
         )
         self.db.commit()
@@ -336,7 +335,7 @@ class ImageFileHandler(ReceivesBlob, LibraryHandler):
             ref.tag,
             self.get_query_argument("arch", None) or None,
         )
-        images.record_pull(self.db, self.principal, image, self.remote_addr)
+        images.record_pull(self.db, self.principal, image, self.remote_addr, self.registry.limiter)
         location = self.registry.store.redirect_url(image.digest, DOWNLOAD_TTL)
         if location is None:
             location = self.signed_url("GET", f"/v1/blobs/{image.digest}", DOWNLOAD_TTL)
@@ -345,6 +344,8 @@ class ImageFileHandler(ReceivesBlob, LibraryHandler):
 
 class SignedBlobHandler(LibraryHandler):
     """The target of download redirects: a capability URL, so no Authorization header is needed."""
+
+    rate_limited = False
 
     def prepare_blob(self, digest: str) -> tuple[int, int] | None:
         self.check_signature("GET")
@@ -406,6 +407,8 @@ class UploadCompleteHandler(LibraryHandler):
 
 class SignedUploadHandler(ReceivesBlob, LibraryHandler):
     """``PUT`` of a whole file to the URL from ``POST v2/imagefile/{id}``; no Authorization header."""
+
+    rate_limited = False
 
     async def prepare(self) -> None:
         await super().prepare()
@@ -483,6 +486,8 @@ def part_span(upload: UploadSession, number: Any) -> tuple[int, int]:
 
 class SignedPartHandler(ReceivesBlob, LibraryHandler):
     """``PUT`` of one part to its signed URL; answers 200 with the part's sha256 as its ETag."""
+
+    rate_limited = False
 
     async def prepare(self) -> None:
         await super().prepare()

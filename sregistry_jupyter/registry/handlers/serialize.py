@@ -5,8 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from ..orm import ApiToken, Container, Image, Tag, User
+from ..access import TeamRole
+from ..orm import ApiToken, Container, Image, Invitation, Share, Tag, Team, User
 from ..services.collections import CollectionSummary
+from ..services.members import Member
+from ..services.teams import Membership
 
 
 def when(value: dt.datetime | None) -> str | None:
@@ -98,3 +101,42 @@ def container_json(container: Container, images: list[Image] | None = None) -> d
     if images is not None:
         body["images"] = [image_json(i) for i in images]
     return body
+
+
+def team_json(team: Team, members: list[Membership], your_role: TeamRole | None) -> dict[str, Any]:
+    return {
+        "name": team.name,
+        "description": team.description,
+        "open": team.open,
+        "owners": [m.user.name for m in members if m.role is TeamRole.OWNER],
+        "members": [member_json(m) for m in members],
+        "your_role": your_role.value if your_role else None,
+        "created": when(team.created_at),
+    }
+
+
+def invitation_json(invitation: Invitation, team_name: str) -> dict[str, Any]:
+    return {
+        "id": invitation.id,
+        "team": team_name,
+        "created": when(invitation.created_at),
+        "expires": when(invitation.expires_at),
+    }
+
+
+def member_json(member: Member | Membership) -> dict[str, Any]:
+    """A user's role in a collection or a team."""
+    return {"user": member.user.name, "role": member.role.value}
+
+
+def share_json(share: Share, image: Image, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "id": share.id,
+        "collection": image.container.collection.name,
+        "container": image.container.name,
+        "digest": image.digest,
+        "created": when(share.created_at),
+        "expires": when(share.expires_at),
+        "expired": share.expires_at <= now,
+        "downloads": share.downloads,
+    }

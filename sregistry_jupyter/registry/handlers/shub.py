@@ -18,7 +18,7 @@ import re
 import sys
 import time
 from collections.abc import Awaitable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.message import Message
 from email.parser import HeaderParser
 from email.utils import collapse_rfc2231_value
@@ -257,19 +257,29 @@ def manifest_json(image: Image, tag: str | None, url: str) -> dict[str, Any]:
 
 
 class ShubHandler(BaseHandler):
+    verifies_signatures = False
+
     def error_body(self, status: int, code: str, message: str) -> dict[str, Any]:
         return {"detail": message}
 
     def base_url(self) -> str:
         return self.registry.public_url or f"{self.request.protocol}://{self.request.host}"
 
+    def counts_request_later(self) -> bool:
+        """A signed request is counted against its token once ``signed_principal`` has verified it."""
+        return self.verifies_signatures and hmac_auth.is_hmac(self.request.headers.get("Authorization"))
+
     def signed_principal(self, kind: str, collection: str, name: str, tag: str) -> Principal:
         """The caller: from an HMAC signature over this request if one is sent, else as usual."""
         header = self.request.headers.get("Authorization")
         if hmac_auth.is_hmac(header):
-            self._principal = hmac_auth.authenticate(
-                self.db, self.registry.secret_key, header, kind, collection, name, tag
-            )
+            try:
+                principal = hmac_auth.authenticate(
+                    self.db, self.registry.secret_key, header, kind, collection, name, tag
+                )
+                self._principal = replace(principal, policy=self.registry.policy)
+            finally:
+                self.count_request(self.principal)
         return self.principal
 
     def container_ref(self, tag: Tag) -> dict[str, Any]:
@@ -366,6 +376,8 @@ class LabelSearchHandler(ShubHandler):
 class ContainerHandler(ShubHandler):
     """``GET`` the manifest of ``collection/name[:tag][@version]``; ``DELETE`` it with a signed request."""
 
+    verifies_signatures = True
+
     def get(self, collection: str, name: str, tag: str | None, version: str | None) -> None:
         principal = self.signed_principal("pull", collection, name, tag or DEFAULT_TAG)
         image, tag = self.find(principal, collection, name, tag, version)
@@ -424,6 +436,8 @@ class ContainerHandler(ShubHandler):
 class ShubDownloadHandler(ShubHandler, DownloadHandler):
     """The bytes behind a manifest's ``image`` link, on behalf of whoever the link was issued to."""
 
+    rate_limited = False
+
     def authenticate(self) -> Principal:
         collection, container, digest = self.path_args
         expires = self.get_query_argument("expires", "")
@@ -446,6 +460,8 @@ class ShubDownloadHandler(ShubHandler, DownloadHandler):
 
 class PushRequestHandler(ShubHandler):
     """Step 1 of a push: check that the signed caller may push, before any bytes are sent."""
+
+    verifies_signatures = True
 
     def post(self) -> None:
         body = self.json_body()
@@ -545,7 +561,11 @@ class UploadHandler(ShubHandler):
         tag = self.fields.get("tag", DEFAULT_TAG)
         if collection is None or name is None:
             raise InvalidInput("send the collection, name and tag fields before file1")
-        self._principal = hmac_auth.verify(self.db, self.registry.secret_key, self.credential, collection, name, tag)
+        try:
+            principal = hmac_auth.verify(self.db, self.registry.secret_key, self.credential, collection, name, tag)
+            self._principal = replace(principal, policy=self.registry.policy)
+        finally:
+            self.count_request(self._principal or ANONYMOUS)
         self.target = images.authorize_push(self.db, self._principal, collection, name, [tag])
         self.db.commit()
         self.writes = OffloadedWrites(self.registry.store.writer())

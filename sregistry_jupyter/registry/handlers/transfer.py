@@ -45,6 +45,7 @@ class ImagesHandler(ReceivesBlob, ApiHandler):
             return
         self.registry.in_flight.count += 1
         self._counted = True
+        self.count_request(self.principal)
         collection_name, container_name = self.path_args
         self.digest = validate_digest(self.get_query_argument("digest", ""))
         self.size = declared_size(self.request.headers.get("Content-Length"), self.get_query_argument("size", None))
@@ -100,7 +101,7 @@ class DownloadHandler(ApiHandler):
             return
         first, last = span
         if first == 0:
-            images.record_pull(self.db, self.principal, image, self.remote_addr)
+            images.record_pull(self.db, self.principal, image, self.remote_addr, self.registry.limiter)
         digest = image.digest
         self.db.close()
         await stream_blob(self, self.registry.store, digest, first, last - first + 1)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, Select, cast, func, or_, select
+from sqlalchemy import BigInteger, Select, cast, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..access import Action, Principal, Role, can, visible_collections
+from ..access import SCOPE_ALLOWS, Action, Principal, Role, can, decide, visible_collections
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from ..names import validate_name
 from ..orm import Collection, CollectionMember, Container, Image, Star, Tag, User, utcnow
@@ -62,30 +62,79 @@ def require_user(principal: Principal) -> User:
     return principal.user
 
 
+def check_may_create(session: Session, principal: Principal) -> None:
+    """Forbidden, saying why, unless ``principal`` may create a collection now."""
+    require_user(principal)
+    if can(session, principal, Action.CREATE_COLLECTION):
+        return
+    if decide(principal, Action.CREATE_COLLECTION, None, None):
+        limit = principal.policy.collection_limit
+        raise Forbidden(
+            f"you already own {limit} collection{'s' if limit != 1 else ''}, the most this registry allows; "
+            "push into one of them or ask the registry's staff"
+        )
+    if Action.CREATE_COLLECTION in SCOPE_ALLOWS.get(principal.scope, frozenset()):
+        raise Forbidden("only the registry's staff may create collections here; ask them to create one for you")
+    raise Forbidden(f"a token of scope {principal.scope!r} may not create collections")
+
+
+def _serialise_creations(session: Session, user: User) -> None:
+    """Write-lock the creator's row so that concurrent creations by one user are counted one at a time.
+
+    On PostgreSQL this is a row lock that a second creation waits for, after which it counts the first
+    one's collection; on SQLite it takes the database's write lock before counting. Without it two
+    simultaneous creations could both find the user under the collection limit.
+    """
+    session.execute(
+        update(User).where(User.id == user.id).values(name=User.name).execution_options(synchronize_session=False)
+    )
+
+
+def new_collection(
+    session: Session,
+    principal: Principal,
+    name: str,
+    *,
+    private: bool | None = None,
+    description: str = "",
+) -> Collection:
+    """Make a collection owned by ``principal``: the only place one is made, whatever the surface.
+
+    ``access`` decides whether the user may create it (staff and admins always; users if the registry
+    lets them and they are under the collection limit) and the registry's policy decides its privacy
+    (``private`` None: not asked for). A name taken meanwhile raises IntegrityError for the caller to
+    retry or report.
+    """
+    user = require_user(principal)
+    validate_name(name, "collection name")
+    if private is not None and not isinstance(private, bool):
+        raise InvalidInput("'private' must be true or false")
+    _serialise_creations(session, user)
+    check_may_create(session, principal)
+    collection = Collection(
+        name=name, description=_description(description), private=principal.policy.default_privacy(private)
+    )
+    collection.members.append(CollectionMember(user=user, role=Role.OWNER.value))
+    session.add(collection)
+    session.flush()
+    audit.record(session, "collection.create", principal, collection=name, detail={"private": collection.private})
+    return collection
+
+
 def create_collection(
     session: Session,
     principal: Principal,
     name: str,
     *,
     description: str = "",
-    private: bool = False,
+    private: bool | None = None,
 ) -> Collection:
-    user = require_user(principal)
-    validate_name(name, "collection name")
-    if not can(session, principal, Action.CREATE_COLLECTION):
-        raise Forbidden("you may not create collections")
-    if not isinstance(private, bool):
-        raise InvalidInput("'private' must be true or false")
-    collection = Collection(name=name, description=_description(description), private=private)
-    collection.members.append(CollectionMember(user=user, role=Role.OWNER.value))
-    session.add(collection)
+    """Create a collection by name (native and library APIs): a name that exists is a conflict."""
     try:
-        session.flush()
+        return new_collection(session, principal, name, private=private, description=description)
     except IntegrityError:
         session.rollback()
         raise Conflict(f"collection {name!r} already exists") from None
-    audit.record(session, "collection.create", principal, collection=name)
-    return collection
 
 
 def update_collection(
@@ -106,6 +155,8 @@ def update_collection(
             raise InvalidInput("'private' must be true or false")
         if not can(session, principal, Action.CHANGE_PRIVACY, collection):
             raise Forbidden(f"you may not change the privacy of collection {name!r}")
+        if not private and principal.policy.private_only:
+            raise Forbidden("this registry keeps every collection private; none can be made public")
         collection.private = private
     collection.updated_at = utcnow()
     audit.record(session, "collection.update", principal, collection=name, detail={"private": collection.private})

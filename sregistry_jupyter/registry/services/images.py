@@ -16,13 +16,14 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..access import Action, Principal, Role, can
+from ..access import Action, Principal, can
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
 from ..names import is_digest, validate_arch, validate_digest, validate_name, validate_tag
-from ..orm import Blob, Collection, CollectionMember, Container, Image, Tag, utcnow
+from ..orm import Blob, Collection, Container, Image, Tag, utcnow
 from ..storage import BlobInfo
 from . import audit
-from .collections import find_collection, get_container, get_visible, require_user
+from .collections import check_may_create, find_collection, get_container, get_visible, new_collection, require_user
+from .limits import Limiter
 
 T = TypeVar("T")
 RETRIES = 8
@@ -68,8 +69,7 @@ def authorize_push(
         validate_arch(arch)
     existing = find_collection(session, collection)
     if existing is None:
-        if not can(session, principal, Action.CREATE_COLLECTION):
-            raise Forbidden(f"you may not create collection {collection!r}")
+        check_may_create(session, principal)
     elif not can(session, principal, Action.PUSH, existing):
         raise Forbidden(f"you may not push to collection {collection!r}")
     else:
@@ -92,13 +92,7 @@ def authorize_push(
 def _get_or_create_collection(session: Session, principal: Principal, name: str) -> Collection:
     collection = find_collection(session, name)
     if collection is None:
-        if not can(session, principal, Action.CREATE_COLLECTION):
-            raise Forbidden(f"you may not create collection {name!r}")
-        collection = Collection(name=name)
-        collection.members.append(CollectionMember(user=principal.user, role=Role.OWNER.value))
-        session.add(collection)
-        session.flush()
-        audit.record(session, "collection.create", principal, collection=name)
+        collection = new_collection(session, principal, name)
     elif not can(session, principal, Action.PUSH, collection):
         raise Forbidden(f"you may not push to collection {name!r}")
     return collection
@@ -329,7 +323,16 @@ def set_frozen(
     return row
 
 
-def record_pull(session: Session, principal: Principal, image: Image, remote_addr: str | None = None) -> None:
+def record_pull(
+    session: Session,
+    principal: Principal,
+    image: Image,
+    remote_addr: str | None = None,
+    limiter: Limiter | None = None,
+) -> None:
+    """Count a pull against the weekly limits (TooManyRequests past them) and record it."""
+    if limiter is not None:
+        limiter.check_pull(session, principal, image, remote_addr or "")
     image.downloads = Image.downloads + 1
     container = image.container
     audit.record(
