@@ -21,51 +21,54 @@ makes it exit non-zero.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import grp
 import hashlib
 import http.client
 import os
-import pwd
 import queue
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from common import (
+    BLOCK,
+    BenchFailure,
+    RssSampler,
+    cpu_seconds,
+    dd_seconds,
+    in_work_dir,
+    nginx_server,
+    proc_status,
+    registry_server,
+    robot_token,
+    stop,
+    stored_blob_path,
+    verdict,
+    warm,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tests.gotools import build_go_program, make_sif  # noqa: E402
 
-BLOCK = 8 << 20
 READ_BUFFER = 256 << 10
 PROBE_LAST = 1024
 USER = "bencher"
 PUSH_REF = f"{USER}/bench/sif"
 PULL_REF = f"{PUSH_REF}:latest"
 ARCH = "amd64"
-START_TIMEOUT = 60.0
 HTTP_TIMEOUT = 120.0
-RSS_INTERVAL = 0.02
 IO_INTERVAL = 0.01
 PUSH_TARGET = 0.8
 PULL_TARGET = 0.5
 RSS_TARGET_MB = 200.0
-NGINX = "/usr/sbin/nginx"
-SREGISTRY = str(Path(sys.executable).with_name("sregistry-jupyter"))
-
-
-class BenchFailure(RuntimeError):
-    """A transfer failed or delivered the wrong bytes: the run is invalid, not merely slow."""
 
 
 @dataclass
@@ -117,12 +120,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def file_digest(path: Path) -> str:
     """``sha256.<hex>``, the form the library API uses for an image's hash."""
     hasher = hashlib.sha256()
@@ -130,13 +127,6 @@ def file_digest(path: Path) -> str:
         while block := source.read(BLOCK):
             hasher.update(block)
     return "sha256." + hasher.hexdigest()
-
-
-def warm(path: Path) -> None:
-    """Read a file once so that both servers serve it from the page cache, not one of them from the disk."""
-    with path.open("rb") as source:
-        while source.read(BLOCK):
-            pass
 
 
 def build_tools(out_dir: Path) -> Tools:
@@ -151,34 +141,6 @@ def make_image(tools: Tools, path: Path, payload: int) -> str:
     return file_digest(path)
 
 
-def dd_seconds(source: Path, work: Path) -> float:
-    """Seconds for ``dd conv=fsync`` to copy the image on this filesystem: the disk's speed right now."""
-    target = work / "dd.out"
-    try:
-        started = time.perf_counter()
-        result = subprocess.run(
-            ["dd", f"if={source}", f"of={target}", "bs=4M", "conv=fsync"], capture_output=True, text=True
-        )
-        seconds = time.perf_counter() - started
-        if result.returncode:
-            raise BenchFailure(f"dd failed: {result.stderr.strip()}")
-        return seconds
-    finally:
-        target.unlink(missing_ok=True)
-
-
-def proc_status(pid: int, key: str) -> int | None:
-    """A ``/proc/PID/status`` memory figure in bytes, or None once the process is gone."""
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1]) * 1024
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    return None
-
-
 def proc_io(pid: int) -> dict[str, int] | None:
     """The ``/proc/PID/io`` counters (``rchar``, ``wchar``, ...), or None once the process is gone."""
     try:
@@ -186,65 +148,6 @@ def proc_io(pid: int) -> dict[str, int] | None:
             return {name: int(value) for name, value in (line.split(": ") for line in counters)}
     except (FileNotFoundError, ProcessLookupError):
         return None
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process, to tell a CPU-bound server from a disk-bound one."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_reader(pid: int) -> Callable[[], int | None]:
-    """Resident set size of ``pid`` in bytes (None once it is gone), through psutil when it is installed."""
-    try:
-        import psutil
-    except ImportError:
-        return lambda: proc_status(pid, "VmRSS")
-    process = psutil.Process(pid)
-
-    def rss() -> int | None:
-        try:
-            return process.memory_info().rss
-        except psutil.NoSuchProcess:
-            return None
-
-    return rss
-
-
-class RssSampler(threading.Thread):
-    """Polls a process's resident set size; short-lived spikes matter, hence the 20 ms period."""
-
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.read_rss = rss_reader(pid)
-        self.peak = 0
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        while not self._stop_event.is_set():
-            rss = self.read_rss()
-            if rss is None:
-                return
-            self.peak = max(self.peak, rss)
-            self._stop_event.wait(RSS_INTERVAL)
-
-    def stop(self) -> int:
-        self._stop_event.set()
-        self.join()
-        return self.peak
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop one process we started, by its PID: politely first, then for good."""
-    if process.poll() is not None:
-        return
-    os.kill(process.pid, signal.SIGTERM)
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def run_watched(
@@ -272,97 +175,6 @@ def run_watched(
     if process.returncode:
         raise BenchFailure(f"{' '.join(command[:2])} failed (exit {process.returncode}): {log.read_text().strip()}")
     return Watched(seconds, marks)
-
-
-def wait_for_line(process: subprocess.Popen[bytes], log: Path, marker: str) -> str:
-    """The first line of ``log`` containing ``marker``, waiting for the process to write it."""
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        for line in log.read_text(errors="replace").splitlines():
-            if marker in line:
-                return line
-        if process.poll() is not None:
-            break
-        time.sleep(0.05)
-    raise BenchFailure(f"{process.args[0]} did not start; see {log}")
-
-
-def wait_for_port(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline and process.poll() is None:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return
-        time.sleep(0.05)
-    raise BenchFailure(f"nginx did not start; see {log}")
-
-
-def admin(data: Path, *args: str) -> str:
-    """Run an admin CLI command against the registry's data folder; its last line of output."""
-    result = subprocess.run([SREGISTRY, "admin", *args, "--data-dir", str(data)], capture_output=True, text=True)
-    if result.returncode:
-        raise BenchFailure(f"admin {' '.join(args)} failed: {result.stderr.strip()}")
-    return result.stdout.strip().splitlines()[-1]
-
-
-@contextlib.contextmanager
-def registry_server(work: Path, data: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """The real registry, started as users start it, on a free port; yields the process and its base URL."""
-    log = work / "registry.log"
-    command = [SREGISTRY, "serve", "--port", "0", "--ip", "127.0.0.1", "--data-dir", str(data)]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        line = wait_for_line(process, log, "is running at")
-        yield process, line.rsplit(" ", 1)[-1].rstrip("/")
-    finally:
-        stop(process)
-
-
-def nginx_conf(prefix: Path, root: Path, port: int) -> str:
-    """A minimal static server; temp paths point into ``prefix`` so nothing outside it is touched."""
-    user = ""
-    if os.geteuid() == 0:
-        user = f"user {pwd.getpwuid(os.geteuid()).pw_name} {grp.getgrgid(os.getegid()).gr_name};"
-    temps = "\n".join(
-        f"    {kind}_temp_path {prefix / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    return f"""{user}
-worker_processes 1;
-daemon off;
-pid {prefix / "nginx.pid"};
-error_log {prefix / "error.log"};
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    default_type application/octet-stream;
-{temps}
-    server {{
-        listen 127.0.0.1:{port};
-        root {root};
-    }}
-}}
-"""
-
-
-@contextlib.contextmanager
-def nginx_server(work: Path, blob: Path) -> Iterator[str]:
-    """nginx serving the registry's own blob file; yields its URL."""
-    prefix = work / "nginx"
-    prefix.mkdir()
-    port = free_port()
-    conf = prefix / "nginx.conf"
-    conf.write_text(nginx_conf(prefix, blob.parent, port))
-    log = prefix / "error.log"
-    command = [NGINX, "-c", str(conf), "-p", str(prefix), "-e", str(log)]
-    with (prefix / "stderr.log").open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        wait_for_port(process, port, log)
-        yield f"http://127.0.0.1:{port}/{blob.name}"
-    finally:
-        stop(process)
 
 
 def connect(url: str) -> tuple[http.client.HTTPConnection, str]:
@@ -551,7 +363,7 @@ def measure_push(tools: Tools, server: int, base: str, token: str, image: Path, 
 
 def stored_blob(data: Path, digest: str, size: int) -> Path:
     """Where the registry stored the pushed image; it must be there whole."""
-    blob = data / "storage" / "blobs" / "sha256" / digest[7:9] / digest[7:]
+    blob = stored_blob_path(data, digest)
     if not blob.is_file() or blob.stat().st_size != size:
         raise BenchFailure(f"the pushed image is not stored at {blob}")
     return blob
@@ -580,8 +392,7 @@ def run(args: argparse.Namespace, work: Path) -> Figures:
         sampler = RssSampler(server.pid)
         sampler.start()
         try:
-            admin(data, "create-user", USER)
-            token = admin(data, "create-token", USER, "--scope", "write")
+            token = robot_token(data, USER)
             measure_push(tools, server.pid, base, token, image, figures, work)
             figures.dd.append(dd_seconds(image, work))
             blob = stored_blob(data, digest, figures.size)
@@ -607,11 +418,6 @@ def run(args: argparse.Namespace, work: Path) -> Figures:
         if server.poll() is not None:
             raise BenchFailure(f"the registry exited with {server.returncode}; see {work / 'registry.log'}")
     return figures
-
-
-def verdict(value: float, target: float, higher_is_better: bool = True) -> str:
-    met = value >= target if higher_is_better else value < target
-    return "PASS" if met else "MISS"
 
 
 def push_phases(push: Watched) -> str:
@@ -684,18 +490,13 @@ def exit_on_sigterm() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     exit_on_sigterm()
-    work = Path(tempfile.mkdtemp(prefix="bench-library-", dir=args.work_dir)).resolve()
-    try:
-        report(run(args, work), args)
-    except (BenchFailure, OSError, http.client.HTTPException) as failure:
-        print(f"FAILED: {failure}", file=sys.stderr)
-        return 1
-    finally:
-        if args.keep:
-            print(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    return 0
+    return in_work_dir(
+        args.work_dir,
+        "bench-library-",
+        args.keep,
+        lambda work: report(run(args, work), args),
+        (BenchFailure, OSError, http.client.HTTPException),
+    )
 
 
 if __name__ == "__main__":

@@ -12,11 +12,13 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +40,8 @@ SECRET = b"test-secret-key"
 CLI = [sys.executable, "-m", "sregistry_jupyter.registry"]
 
 
-def _pg_database() -> Iterator[str]:
+def pg_database() -> Iterator[str]:
+    """A scratch PostgreSQL database's URL, dropped when the generator is closed."""
     name = f"sreg_{uuid.uuid4().hex[:12]}"
     admin_url = make_url(PG_ADMIN_URL).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(admin_url, autocommit=True) as conn:
@@ -54,13 +57,64 @@ def _pg_database() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10) -> bool:
+    """Whether ``predicate`` holds within ``timeout`` seconds: for what the server finishes after answering."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def wait_until_serving(process: subprocess.Popen, url: str, log: Path, what: str, seconds: float = 60) -> None:
+    """Wait for a server process to answer ``url`` with 200; fail with its log if it exits or is too slow."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"{what} exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{what} did not start:\n{log.read_text()}")
+
+
+def blobs_on_disk(registry: LiveRegistry) -> list[str]:
+    """The digests the blob store holds, read from its folders rather than from the database."""
+    return sorted(p.name for p in (registry.data_dir / "storage" / "blobs" / "sha256").glob("*/*"))
+
+
+def terminate(process: subprocess.Popen, seconds: float) -> None:
+    """Stop a process a fixture started, by its PID: SIGTERM, then SIGKILL if it has not exited in ``seconds``."""
+    process.terminate()
+    try:
+        process.wait(seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
+
+
+def uploads_on_disk(registry: LiveRegistry) -> list[str]:
+    """The blob store's unfinished uploads, which a failed or abandoned upload must not leave behind."""
+    return sorted(p.name for p in (registry.data_dir / "storage" / "uploads").iterdir())
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A URL of an empty database, once for each engine."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'registry.db'}"
     else:
-        yield from _pg_database()
+        yield from pg_database()
 
 
 @dataclass

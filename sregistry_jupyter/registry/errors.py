@@ -78,3 +78,9 @@ class TooManyRequests(RegistryError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message, headers={"Retry-After": str(retry_after)})
         self.retry_after = retry_after
+
+
+class SignInFailed(Forbidden):
+    """The sign-in provider or hub refused the sign-in, or the callback does not belong to this browser's sign-in."""
+
+    code = "SIGN_IN_FAILED"

@@ -28,6 +28,7 @@ from sqlalchemy import create_engine, select, update
 from sregistry_jupyter.registry.auth.jupyterhub import HubAuthenticator
 from sregistry_jupyter.registry.db import normalise_url
 from sregistry_jupyter.registry.orm import User, utcnow
+from tests.conftest import free_port, terminate, wait_until_serving
 
 REPO = Path(__file__).resolve().parents[2]
 SERVER_CONFIG = REPO / "server" / "jupyterhub_config.py"
@@ -56,12 +57,6 @@ c.JupyterHub.load_roles.append(
     {{"name": "tester", "scopes": ["admin:users", "admin:servers", "tokens"], "services": ["tester"]}}
 )
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -104,20 +99,6 @@ def proxy_command() -> Path:
             timeout=300,
         )
     return PROXY
-
-
-def wait_for_hub(process: subprocess.Popen, url: str, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"JupyterHub exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"JupyterHub did not start:\n{log.read_text()}")
 
 
 def stop(process: psutil.Process) -> None:
@@ -173,7 +154,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory, proxy_command: Path) -> Iterat
     api = httpx.Client(base_url=f"{internal}/hub/api", headers={"Authorization": f"token {tester_token}"}, timeout=30)
     proxy = None
     try:
-        wait_for_hub(process, f"{internal}/hub/api", log)
+        wait_until_serving(process, f"{internal}/hub/api", log, "JupyterHub", STARTUP_SECONDS)
         proxy = psutil.Process(int((state / "jupyterhub-proxy.pid").read_text()))
         yield Hub(
             public_url=public,
@@ -190,12 +171,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory, proxy_command: Path) -> Iterat
         )
     finally:
         api.close()
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        terminate(process, 30)
         if proxy is not None:
             stop(proxy)
 

@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 
 from sregistry_jupyter.registry.orm import Container, Event, Image, UploadSession
 from sregistry_jupyter.registry.signing import sign
+from tests.conftest import blobs_on_disk, uploads_on_disk, wait_for
 from tests.gotools import make_sif
 
 DEFFILE = "Bootstrap: docker\nFrom: alpine:3.19\n"
@@ -96,26 +97,9 @@ def digest_of(path: Path) -> str:
         return "sha256." + hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def blobs_on_disk(registry) -> list[str]:
-    return sorted(p.name for p in (registry.data_dir / "storage" / "blobs" / "sha256").glob("*/*"))
-
-
-def uploads_on_disk(registry) -> list[str]:
-    return sorted(p.name for p in (registry.data_dir / "storage" / "uploads").iterdir())
-
-
 def count(registry, model: type, *where: Any) -> int:
     with registry.session() as session:
         return session.scalar(select(func.count()).select_from(model).where(*where))
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def library_error(response: httpx.Response, status: int) -> str:

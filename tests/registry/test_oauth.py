@@ -13,12 +13,9 @@ import hashlib
 import html
 import json
 import re
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -26,20 +23,15 @@ import pytest
 from sqlalchemy import func, select
 from tornado.web import decode_signed_value
 
-from sregistry_jupyter.registry.auth.oauth import FLOW_COOKIE, GitHubAuthenticator, OIDCAuthenticator, return_path
+from sregistry_jupyter.registry.auth.flow import return_path
+from sregistry_jupyter.registry.auth.oauth import FLOW_COOKIE, GitHubAuthenticator, OIDCAuthenticator
 from sregistry_jupyter.registry.orm import User, UserIdentity
 from sregistry_jupyter.registry.webapp import cookie_secret
-from tests.conftest import LiveRegistry
+from tests.conftest import LiveRegistry, free_port, terminate, wait_until_serving
 from tests.registry.github_provider import GitHubProvider
 
 OIDC_CLIENT = "sregistry-test"
 OIDC_SECRET = "oidc-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -55,29 +47,10 @@ def oidc_issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         )
     issuer = f"http://127.0.0.1:{port}"
     try:
-        wait_for(f"{issuer}/.well-known/openid-configuration", process, log_path)
+        wait_until_serving(process, f"{issuer}/.well-known/openid-configuration", log_path, "the OIDC provider", 30)
         yield issuer
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-
-
-def wait_for(url: str, process: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"the OIDC provider did not start:\n{log_path.read_text()}")
+        terminate(process, 10)
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LiveRegistry, _pg_database, open_context, start_in_thread
+from tests.conftest import LiveRegistry, open_context, pg_database, start_in_thread
 from tests.registry.matrix import (
     ACTIONS,
     DRIVERS,
@@ -168,7 +168,7 @@ CELLS = [
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """One registry per database, with every role's user and credential, shared by all cells."""
     root = tmp_path_factory.mktemp(f"matrix-{request.param}")
-    databases = _pg_database() if request.param == "postgresql" else (url for url in [f"sqlite:///{root}/registry.db"])
+    databases = pg_database() if request.param == "postgresql" else (url for url in [f"sqlite:///{root}/registry.db"])
     db_url = next(databases)
     context = open_context(db_url, root / "data")
     url, stop = start_in_thread(context)

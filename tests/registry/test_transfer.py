@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from sregistry_jupyter.registry.orm import Blob, Image
+from tests.conftest import blobs_on_disk, uploads_on_disk, wait_for
 
 IMAGES = "/api/v1/collections/{c}/containers/{n}/images"
 
@@ -33,15 +34,6 @@ def push(
 ) -> httpx.Response:
     query = {"digest": digest or digest_of(data), "tag": list(tags), **params}
     return client.post(IMAGES.format(c=collection, n=container), params=query, content=data)
-
-
-def blobs_on_disk(registry) -> list[str]:
-    root = registry.data_dir / "storage" / "blobs" / "sha256"
-    return sorted(p.name for p in root.glob("*/*"))
-
-
-def uploads_on_disk(registry) -> list[str]:
-    return sorted(p.name for p in (registry.data_dir / "storage" / "uploads").iterdir())
 
 
 @pytest.fixture
@@ -178,15 +170,6 @@ def _cut_upload(url: str, path: str, token: str, declared: int, sent: bytes) -> 
         )
         sock.sendall(head.encode() + sent)
         time.sleep(0.3)
-
-
-def wait_for(predicate, timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def test_connection_cut_mid_upload_leaves_nothing_and_keeps_the_old_tag(registry, alice):

@@ -23,12 +23,7 @@ authenticator is used, so a registry without a hub does not need it installed.
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
-import json
 import os
-import secrets
 import threading
 from collections.abc import Awaitable
 from functools import cached_property
@@ -41,12 +36,13 @@ from tornado import web
 from traitlets import Bool, Float, Unicode, default
 
 from ..access import Principal
-from ..errors import Conflict, Forbidden, InvalidInput, RegistryError
+from ..errors import Conflict, InvalidInput, RegistryError, SignInFailed
 from ..handlers.base import BaseHandler
-from ..handlers.pages import safe_next, terms_url
+from ..handlers.pages import terms_url
 from ..orm import User
 from . import sessions
 from .base import Authenticator
+from .flow import Flow, remember_flow, return_path, take_flow
 
 if TYPE_CHECKING:
     from jupyterhub.services.auth import HubOAuth
@@ -54,15 +50,8 @@ if TYPE_CHECKING:
 PROVIDER = "jupyterhub"
 CALLBACK_PATH = "/oauth_callback"
 FLOW_COOKIE = "sregistry-hub-flow"
-FLOW_MINUTES = 10
 
 T = TypeVar("T")
-
-
-class SignInFailed(Forbidden):
-    """The hub refused the sign-in, or the callback does not belong to this browser's sign-in."""
-
-    code = "SIGN_IN_FAILED"
 
 
 class HubUnavailable(RegistryError):
@@ -70,12 +59,6 @@ class HubUnavailable(RegistryError):
 
     status = 502
     code = "HUB_ERROR"
-
-
-def pkce_challenge(verifier: str) -> str:
-    """The S256 challenge of a PKCE verifier: base64url of its SHA-256, without padding."""
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 def hub_failure(error: web.HTTPError) -> RegistryError:
@@ -186,8 +169,8 @@ class HubAuthenticator(Authenticator):
         threading.Thread(target=loop.run_forever, name="hub-auth", daemon=True).start()
         return loop
 
-    def authorize_url(self, state: str, verifier: str) -> str:
-        params = {"state": state, "code_challenge": pkce_challenge(verifier), "code_challenge_method": "S256"}
+    def authorize_url(self, flow: Flow) -> str:
+        params = {"state": flow.state, "code_challenge": flow.challenge, "code_challenge_method": "S256"}
         return f"{self.hub_auth.login_url}&{urlencode(params)}"
 
     async def hub_user(self, token: str) -> dict[str, Any] | None:
@@ -252,56 +235,30 @@ class HubHandler(BaseHandler):
 
 class HubLoginHandler(HubHandler):
     def get(self) -> None:
-        state, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(48)
-        flow = json.dumps([state, verifier, safe_next(self.get_argument("next", "/"))])
-        self.set_signed_cookie(
-            FLOW_COOKIE,
-            flow,
-            expires_days=FLOW_MINUTES / (24 * 60),
-            httponly=True,
-            secure=self.request.protocol == "https",
-            samesite="Lax",
-        )
-        self.redirect(self.authenticator.authorize_url(state, verifier))
+        flow = Flow.start(return_path(self.get_argument("next", "/")))
+        remember_flow(self, FLOW_COOKIE, flow)
+        self.redirect(self.authenticator.authorize_url(flow))
 
 
 class HubCallbackHandler(HubHandler):
     async def get(self) -> None:
-        verifier, next_url = self.take_flow()
+        flow = take_flow(
+            self, FLOW_COOKIE, "this answer from JupyterHub is not for the sign-in started in this browser"
+        )
         error = self.get_argument("error", "")
         if error:
             raise SignInFailed(f"JupyterHub did not sign you in ({self.get_argument('error_description', error)})")
         code = self.get_argument("code", "")
         if not code:
             raise InvalidInput("JupyterHub sent no code")
-        token = await self.authenticator.token_for_code(code, verifier)
+        token = await self.authenticator.token_for_code(code, flow.verifier)
         model = await self.authenticator.hub_user(token)
         if not self.authenticator.grants_access(model):
             raise SignInFailed("JupyterHub did not grant access to this registry")
         user = self.authenticator.link_user(self.db, model)
         self.authenticator.log.info("hub user %s signed in as %s", model["name"], user.name)
         sessions.start_session(self, user)
+        next_url = flow.next_url
         if self.registry.terms_of_service and user.terms_accepted_at is None:
             next_url = terms_url(next_url)
         self.redirect(next_url)
-
-    def take_flow(self) -> tuple[str, str]:
-        """The PKCE verifier and next page of this browser's sign-in, if the callback carries its state.
-
-        A callback with another state leaves the pending sign-in alone, so a forged callback cannot
-        break one in progress.
-        """
-        raw = self.get_signed_cookie(FLOW_COOKIE, max_age_days=FLOW_MINUTES / (24 * 60))
-        try:
-            state, verifier, next_url = json.loads(raw) if raw else ("", "", "")
-        except (ValueError, TypeError):
-            state = ""
-        if not state:
-            raise SignInFailed(
-                f"no sign-in is in progress in this browser (or it took longer than {FLOW_MINUTES} minutes); "
-                "sign in again from /login"
-            )
-        if not hmac.compare_digest(state.encode(), self.get_argument("state", "").encode()):
-            raise SignInFailed("this answer from JupyterHub is not for the sign-in started in this browser")
-        self.clear_cookie(FLOW_COOKIE)
-        return verifier, safe_next(next_url)

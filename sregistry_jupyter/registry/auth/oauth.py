@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import json
 import os
 import re
-import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -28,26 +26,19 @@ from urllib.parse import quote_plus, urlencode, urlsplit
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from traitlets import Set, Unicode, default
 
-from ..errors import Forbidden, InvalidInput, RegistryError
+from ..errors import InvalidInput, RegistryError, SignInFailed
 from ..handlers.base import BaseHandler
-from ..handlers.pages import PageHandler, safe_next, terms_url
+from ..handlers.pages import PageHandler, terms_url
 from ..orm import User
 from . import sessions
 from .base import Authenticator
+from .flow import Flow, remember_flow, return_path, take_flow
 
 FLOW_COOKIE = "sregistry-oauth-flow"
-FLOW_MINUTES = 10
 CALLBACK_PATH = "/oauth_callback"
 SECRET_ENV = "SREGISTRY_OAUTH_CLIENT_SECRET"
-MAX_NEXT = 2000
 HTTP_TIMEOUT = 20.0
 ID_TOKEN_LEEWAY = 60
-
-
-class SignInFailed(Forbidden):
-    """The provider refused the sign-in, or the callback does not belong to this browser's sign-in."""
-
-    code = "SIGN_IN_FAILED"
 
 
 class ProviderError(RegistryError):
@@ -58,48 +49,12 @@ class ProviderError(RegistryError):
 
 
 @dataclass(frozen=True)
-class Flow:
-    """What the login handler remembers for the callback, in the browser's signed flow cookie."""
-
-    state: str
-    verifier: str
-    nonce: str
-    next_url: str
-
-    @classmethod
-    def start(cls, next_url: str) -> Flow:
-        return cls(secrets.token_urlsafe(32), secrets.token_urlsafe(48), secrets.token_urlsafe(24), next_url)
-
-    @property
-    def challenge(self) -> str:
-        """The PKCE S256 challenge: base64url of the verifier's SHA-256, without padding."""
-        digest = hashlib.sha256(self.verifier.encode("ascii")).digest()
-        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-    def dump(self) -> str:
-        return json.dumps([self.state, self.verifier, self.nonce, self.next_url], separators=(",", ":"))
-
-    @classmethod
-    def load(cls, raw: bytes) -> Flow | None:
-        try:
-            state, verifier, nonce, next_url = json.loads(raw)
-        except (ValueError, TypeError):
-            return None
-        return cls(str(state), str(verifier), str(nonce), return_path(str(next_url)))
-
-
-@dataclass(frozen=True)
 class Identity:
     """Who the provider says signed in: a stable subject, a wanted user name and perhaps an email."""
 
     subject: str
     username: str
     email: str | None = None
-
-
-def return_path(value: str) -> str:
-    """A path on this registry to return to after signing in, short enough to keep in the flow cookie."""
-    return safe_next(value) if len(value) <= MAX_NEXT else "/"
 
 
 def jwt_claims(token: str) -> dict[str, Any]:
@@ -422,21 +377,16 @@ class OAuthLoginHandler(OAuthHandler):
     async def get(self) -> None:
         flow = Flow.start(return_path(self.get_argument("next", "/")))
         url = await self.authenticator.authorization_redirect(self, flow)
-        self.set_signed_cookie(
-            FLOW_COOKIE,
-            flow.dump(),
-            expires_days=FLOW_MINUTES / (24 * 60),
-            httponly=True,
-            secure=self.request.protocol == "https",
-            samesite="Lax",
-        )
+        remember_flow(self, FLOW_COOKIE, flow)
         self.redirect(url)
 
 
 class OAuthCallbackHandler(OAuthHandler):
     async def get(self) -> None:
         self.check_provider_error()
-        flow = self.take_flow()
+        flow = take_flow(
+            self, FLOW_COOKIE, "this sign-in answer is not for the sign-in started in this browser; sign in again"
+        )
         code = self.get_argument("code", "")
         if not code:
             raise InvalidInput("the sign-in provider sent no code")
@@ -458,24 +408,6 @@ class OAuthCallbackHandler(OAuthHandler):
             raise SignInFailed(
                 f"the sign-in provider did not sign you in ({': '.join(filter(None, (error, description)))})"
             )
-
-    def take_flow(self) -> Flow:
-        """This browser's pending sign-in, if the callback carries its state; it is used up by the check.
-
-        A callback with another state leaves the pending sign-in alone, so a forged callback cannot
-        break one in progress.
-        """
-        raw = self.get_signed_cookie(FLOW_COOKIE, max_age_days=FLOW_MINUTES / (24 * 60))
-        flow = Flow.load(raw) if raw else None
-        if flow is None:
-            raise SignInFailed(
-                f"no sign-in is in progress in this browser (or it took longer than {FLOW_MINUTES} minutes); "
-                "sign in again from /login"
-            )
-        if not hmac.compare_digest(flow.state.encode(), self.get_argument("state", "").encode()):
-            raise SignInFailed("this sign-in answer is not for the sign-in started in this browser; sign in again")
-        self.clear_cookie(FLOW_COOKIE)
-        return flow
 
     def destination(self, user: User, next_url: str) -> str:
         """Where the browser goes next: the page it came from, once the terms of service are accepted."""

@@ -22,10 +22,11 @@ from ..orm import Collection, Container, Image, Tag, UploadSession, User
 from ..ranges import parse_range
 from ..services import collections, images, library
 from ..signing import sign, verify
+from ..storage import BlobInfo
 from .base import BaseHandler
 from .serialize import when
 from .streaming import ReceivesBlob, declared_size
-from .transfer import sif_metadata, stream_blob
+from .transfer import commit_blob, sif_metadata, stream_blob
 
 API_VERSION = "2.0.0-alpha.2"
 DOWNLOAD_TTL = 300
@@ -299,7 +300,24 @@ class ImagesHandler(LibraryHandler):
         self.data(image_json(image))
 
 
-class ImageFileHandler(ReceivesBlob, LibraryHandler):
+class ReceivesImage(ReceivesBlob, LibraryHandler):
+    """A handler whose body is a whole image, streamed into a blob writer and published once it has arrived."""
+
+    def receive_image(self, digest: str, size: int) -> None:
+        """Stream the body into a new blob writer; the transaction ends first, so that no database
+        connection or snapshot is held for the length of the upload."""
+        self.digest, self.size = digest, size
+        self.db.rollback()
+        self.writer = self.registry.store.writer()
+        self.receive_into(self.writer, size)
+
+    async def received_image(self) -> tuple[BlobInfo, dict[str, Any] | None]:
+        """The published blob and its SIF metadata, once every byte of the body is stored."""
+        await self.received()
+        return await commit_blob(self.registry.store, self.writer.commit, self.digest, self.size)
+
+
+class ImageFileHandler(ReceivesImage):
     """``GET``: 303 to a signed download URL. ``POST``: the legacy (v1) upload of the whole file."""
 
     async def prepare(self) -> None:
@@ -307,21 +325,15 @@ class ImageFileHandler(ReceivesBlob, LibraryHandler):
         if self.request.method != "POST":
             return
         self.require_user()
-        self.image = library.get_image_by_id(self.db, self.principal, self.path_args[0], Action.PUSH)
+        image = library.get_image_by_id(self.db, self.principal, self.path_args[0], Action.PUSH)
         size = declared_size(self.request.headers.get("Content-Length"))
         if size > self.registry.max_upload_size:
             raise TooLarge(f"images may be at most {self.registry.max_upload_size} bytes")
-        self.image_id, self.digest, self.size = self.image.id, self.image.digest, size
-        self.db.rollback()
-        writer = self.registry.store.writer()
-        self.receive_into(writer, size)
-        self.writer = writer
+        self.image_id = image.id
+        self.receive_image(image.digest, size)
 
     async def post(self, _image_id: str) -> None:
-        await self.received()
-        loop = asyncio.get_running_loop()
-        blob = await loop.run_in_executor(None, self.writer.commit, self.digest, self.size)
-        sif = await loop.run_in_executor(None, sif_metadata, self.registry.store, blob)
+        blob, sif = await self.received_image()
         library.record_upload(self.db, self.principal, self.image_id, blob, sif, self.remote_addr)
         self.data({})
 
@@ -405,7 +417,7 @@ class UploadCompleteHandler(LibraryHandler):
         return f"{self.base_url}/api/v1/collections/{container.collection.name}/containers/{container.name}"
 
 
-class SignedUploadHandler(ReceivesBlob, LibraryHandler):
+class SignedUploadHandler(ReceivesImage):
     """``PUT`` of a whole file to the URL from ``POST v2/imagefile/{id}``; no Authorization header."""
 
     rate_limited = False
@@ -417,18 +429,11 @@ class SignedUploadHandler(ReceivesBlob, LibraryHandler):
         size = declared_size(self.request.headers.get("Content-Length"))
         if size != upload.declared_size:
             raise InvalidInput(f"the upload was announced as {upload.declared_size} bytes, not {size}")
-        self.upload_id, self.image_id, self.digest, self.size = upload.id, upload.image_id, upload.declared_digest, size
-        self.user_id = upload.user_id
-        self.db.rollback()
-        writer = self.registry.store.writer()
-        self.receive_into(writer, size)
-        self.writer = writer
+        self.upload_id, self.image_id = upload.id, upload.image_id
+        self.receive_image(upload.declared_digest, size)
 
     async def put(self, _upload_id: str) -> None:
-        await self.received()
-        loop = asyncio.get_running_loop()
-        blob = await loop.run_in_executor(None, self.writer.commit, self.digest, self.size)
-        sif = await loop.run_in_executor(None, sif_metadata, self.registry.store, blob)
+        blob, sif = await self.received_image()
         finish_upload(self, self.upload_id, self.image_id, blob, sif)
         self.data({})
 

@@ -11,7 +11,6 @@ requires (a redirect there would make it give up).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import re
@@ -37,7 +36,7 @@ from ..services.collections import require_user
 from .base import BaseHandler
 from .serialize import when
 from .streaming import OffloadedWrites
-from .transfer import DownloadHandler, sif_metadata
+from .transfer import DownloadHandler, commit_blob
 
 DEFAULT_TAG = "latest"
 DOWNLOAD_LIFETIME = 600
@@ -578,10 +577,7 @@ class UploadHandler(ShubHandler):
             raise InvalidInput("file1 is empty")
         await self.writes.drain()
         writer = self.writes.writer
-        store = self.registry.store
-        loop = asyncio.get_running_loop()
-        blob = await loop.run_in_executor(None, writer.commit, writer.digest, writer.size)
-        sif = await loop.run_in_executor(None, sif_metadata, store, blob)
+        blob, sif = await commit_blob(self.registry.store, writer.commit, writer.digest, writer.size)
         images.commit_push(self.db, self.principal, self.target, blob, sif=sif, remote_addr=self.remote_addr)
         self.write_json({"message": "Upload Complete"})
 

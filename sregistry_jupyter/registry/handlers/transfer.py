@@ -9,6 +9,7 @@ match. Downloads stream the blob in large chunks and honour ``Range``, ``HEAD`` 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from tornado import iostream
@@ -29,6 +30,19 @@ READ_CHUNK = 1 << 20
 
 def sif_metadata(store: BlobStore, blob: BlobInfo) -> dict[str, Any] | None:
     return read_sif_metadata(lambda offset, length: store.read_at(blob.digest, offset, length), blob.size)
+
+
+async def commit_blob(
+    store: BlobStore, commit: Callable[..., BlobInfo], *args: Any
+) -> tuple[BlobInfo, dict[str, Any] | None]:
+    """Publish received bytes with ``commit(*args)`` and read the stored image's SIF metadata.
+
+    Both fsync or read the disk, so they run in the executor, never on the event loop.
+    """
+    loop = asyncio.get_running_loop()
+    blob = await loop.run_in_executor(None, commit, *args)
+    sif = await loop.run_in_executor(None, sif_metadata, store, blob)
+    return blob, sif
 
 
 class ImagesHandler(ReceivesBlob, ApiHandler):
@@ -65,10 +79,7 @@ class ImagesHandler(ReceivesBlob, ApiHandler):
 
     async def post(self, collection_name: str, container_name: str) -> None:
         await self.received()
-        store = self.registry.store
-        loop = asyncio.get_running_loop()
-        blob = await loop.run_in_executor(None, self.writer.commit, self.digest, self.size)
-        sif = await loop.run_in_executor(None, sif_metadata, store, blob)
+        blob, sif = await commit_blob(self.registry.store, self.writer.commit, self.digest, self.size)
         image = images.commit_push(
             self.db,
             self.principal,

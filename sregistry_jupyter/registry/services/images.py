@@ -98,21 +98,46 @@ def _get_or_create_collection(session: Session, principal: Principal, name: str)
     return collection
 
 
-def _get_or_create_container(session: Session, collection: Collection, name: str) -> Container:
+def get_or_create_container(session: Session, collection: Collection, name: str, description: str = "") -> Container:
+    """The container ``name`` of ``collection``, made if missing; an existing one keeps its description."""
     container = session.scalar(
         select(Container).where(Container.collection_id == collection.id, Container.name == name)
     )
     if container is None:
-        container = Container(collection_id=collection.id, name=name)
+        container = Container(collection_id=collection.id, name=name, description=description)
         session.add(container)
         session.flush()
     return container
 
 
-def _ensure_blob(session: Session, blob: BlobInfo) -> None:
+def ensure_blob(session: Session, blob: BlobInfo) -> None:
     if session.get(Blob, blob.digest) is None:
         session.add(Blob(digest=blob.digest, size=blob.size))
         session.flush()
+
+
+def audit_push(
+    session: Session, principal: Principal, container: Container, digest: str, size: int, **extra: Any
+) -> None:
+    """The audit record of a push, alike whichever surface received the bytes (or found them already stored)."""
+    audit.record(
+        session,
+        "push",
+        principal,
+        collection=container.collection.name,
+        container=container.name,
+        digest=digest,
+        size=size,
+        **extra,
+    )
+
+
+def mark_uploaded(image: Image, principal: Principal, size: int, arch: str, sif: dict[str, Any] | None) -> None:
+    """Make ``image`` visible as uploaded, with what its bytes say about it and who pushed them, whichever
+    surface received the bytes (or found them already stored)."""
+    image.size, image.arch, image.sif, image.signed = size, arch, sif, bool((sif or {}).get("signed"))
+    image.uploaded, image.uploaded_at = True, utcnow()
+    image.uploaded_by_id = principal.user.id if principal.user else None
 
 
 def set_tag(session: Session, container: Container, image: Image, name: str, arch: str) -> Tag:
@@ -147,34 +172,26 @@ def commit_push(
 
     def work() -> Image:
         collection = _get_or_create_collection(session, principal, target.collection)
-        container = _get_or_create_container(session, collection, target.container)
-        _ensure_blob(session, blob)
+        container = get_or_create_container(session, collection, target.container)
+        ensure_blob(session, blob)
         image = session.scalar(select(Image).where(Image.container_id == container.id, Image.digest == blob.digest))
         if image is None:
             image = Image(container_id=container.id, digest=blob.digest)
             session.add(image)
-        image.size = blob.size
-        image.arch = arch
-        image.uploaded = True
-        image.uploaded_at = utcnow()
-        image.uploaded_by_id = principal.user.id if principal.user else None
-        image.sif = sif
-        image.signed = bool((sif or {}).get("signed"))
+        mark_uploaded(image, principal, blob.size, arch, sif)
         if description:
             image.description = description
         session.flush()
         for name in target.tags:
             set_tag(session, container, image, name, arch)
         container.updated_at = collection.updated_at = utcnow()
-        audit.record(
+        audit_push(
             session,
-            "push",
             principal,
-            collection=collection.name,
-            container=container.name,
+            container,
+            blob.digest,
+            blob.size,
             tag=",".join(target.tags) or None,
-            digest=blob.digest,
-            size=blob.size,
             remote_addr=remote_addr,
         )
         return image

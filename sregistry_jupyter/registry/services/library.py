@@ -14,7 +14,7 @@ import datetime as dt
 import math
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,11 +26,13 @@ from ..orm import Blob, Collection, Container, Image, UploadSession, utcnow
 from ..storage import BlobInfo
 from . import audit
 from .collections import get_visible
-from .images import set_tag, with_retries
+from .images import audit_push, ensure_blob, get_or_create_container, mark_uploaded, set_tag, with_retries
 
 DEFAULT_COLLECTION = "library"
 DEFAULT_TAG = "latest"
 UPLOAD_TTL = dt.timedelta(hours=24)
+
+Row = TypeVar("Row", Collection, Container, Image)
 
 
 @dataclass(frozen=True)
@@ -62,9 +64,15 @@ def parse_ref(raw: str) -> LibraryRef:
     return LibraryRef(entity, collection, container, tag)
 
 
+def _by_id(session: Session, model: type[Row], raw_id: str) -> Row | None:
+    """The row of ``model`` with the numeric id ``raw_id``; an id taken from a URL that is not a plausible
+    integer finds nothing rather than reaching the database as an error."""
+    return session.get(model, int(raw_id)) if raw_id.isdigit() and len(raw_id) < 18 else None
+
+
 def get_container_by_id(session: Session, principal: Principal, raw_id: str, action: Action) -> Container:
     """A container by its numeric id, reported missing unless ``principal`` may see it."""
-    container = session.get(Container, int(raw_id)) if raw_id.isdigit() and len(raw_id) < 18 else None
+    container = _by_id(session, Container, raw_id)
     if container is None or not can(session, principal, Action.SEE, container.collection):
         raise NotFound(f"no container {raw_id}")
     if not can(session, principal, action, container.collection):
@@ -73,7 +81,7 @@ def get_container_by_id(session: Session, principal: Principal, raw_id: str, act
 
 
 def get_image_by_id(session: Session, principal: Principal, raw_id: str, action: Action) -> Image:
-    image = session.get(Image, int(raw_id)) if raw_id.isdigit() and len(raw_id) < 18 else None
+    image = _by_id(session, Image, raw_id)
     if image is None or not can(session, principal, Action.SEE, image.container.collection):
         raise NotFound(f"no image {raw_id}")
     if not can(session, principal, action, image.container.collection):
@@ -82,7 +90,7 @@ def get_image_by_id(session: Session, principal: Principal, raw_id: str, action:
 
 
 def get_collection_by_id(session: Session, principal: Principal, raw_id: str) -> Collection:
-    collection = session.get(Collection, int(raw_id)) if raw_id.isdigit() and len(raw_id) < 18 else None
+    collection = _by_id(session, Collection, raw_id)
     if collection is None or not can(session, principal, Action.SEE, collection):
         raise NotFound(f"no collection {raw_id}")
     return collection
@@ -104,18 +112,7 @@ def create_container(
     collection = get_collection_by_id(session, principal, collection_id)
     if not can(session, principal, Action.PUSH, collection):
         raise Forbidden(f"you may not push to collection {collection.name!r}")
-
-    def work() -> Container:
-        container = session.scalar(
-            select(Container).where(Container.collection_id == collection.id, Container.name == name)
-        )
-        if container is None:
-            container = Container(collection_id=collection.id, name=name, description=description)
-            session.add(container)
-            session.flush()
-        return container
-
-    return with_retries(session, work)
+    return with_retries(session, lambda: get_or_create_container(session, collection, name, description))
 
 
 def _reusable_blob(session: Session, principal: Principal, digest: str) -> Image | None:
@@ -142,19 +139,8 @@ def create_image(session: Session, principal: Principal, container_id: str, dige
             session.add(image)
             known = _reusable_blob(session, principal, digest)
             if known is not None and session.get(Blob, digest) is not None:
-                image.uploaded, image.size, image.arch = True, known.size, known.arch
-                image.sif, image.signed, image.uploaded_at = known.sif, known.signed, utcnow()
-                image.uploaded_by_id = principal.user.id if principal.user else None
-                audit.record(
-                    session,
-                    "push",
-                    principal,
-                    collection=container.collection.name,
-                    container=container.name,
-                    digest=digest,
-                    size=known.size,
-                    detail={"deduplicated": True},
-                )
+                mark_uploaded(image, principal, known.size, known.arch, known.sif)
+                audit_push(session, principal, container, digest, known.size, detail={"deduplicated": True})
             session.flush()
         return image
 
@@ -175,26 +161,12 @@ def record_upload(
         image = session.get(Image, image_id)
         if image is None:
             raise NotFound("the image was deleted during its upload")
-        if session.get(Blob, blob.digest) is None:
-            session.add(Blob(digest=blob.digest, size=blob.size))
+        ensure_blob(session, blob)
         sif_arch = (sif or {}).get("arch")
-        if sif_arch and sif_arch != "unknown":
-            image.arch = sif_arch
-        image.size, image.sif, image.signed = blob.size, sif, bool((sif or {}).get("signed"))
-        image.uploaded, image.uploaded_at = True, utcnow()
-        image.uploaded_by_id = principal.user.id if principal.user else None
+        mark_uploaded(image, principal, blob.size, sif_arch if sif_arch and sif_arch != "unknown" else image.arch, sif)
         container = image.container
         container.updated_at = container.collection.updated_at = utcnow()
-        audit.record(
-            session,
-            "push",
-            principal,
-            collection=container.collection.name,
-            container=container.name,
-            digest=blob.digest,
-            size=blob.size,
-            remote_addr=remote_addr,
-        )
+        audit_push(session, principal, container, blob.digest, blob.size, remote_addr=remote_addr)
         return image
 
     return with_retries(session, work)
@@ -233,7 +205,7 @@ def tag_image(
     session: Session, principal: Principal, container: Container, image_id: str, tag: str, arch: str | None
 ) -> None:
     validate_tag(tag)
-    image = session.get(Image, int(image_id)) if image_id.isdigit() and len(image_id) < 18 else None
+    image = _by_id(session, Image, image_id)
     if image is None or image.container_id != container.id or not image.uploaded:
         raise NotFound(f"no uploaded image {image_id} in this container")
 

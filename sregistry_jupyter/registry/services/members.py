@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..access import Action, Policy, Principal, Role, may_grant_role
@@ -19,6 +18,7 @@ from ..names import validate_name, validate_username
 from ..orm import Collection, CollectionMember, User
 from . import audit
 from .collections import get_visible
+from .rows import insert_unique
 from .users import get_user
 
 
@@ -75,14 +75,11 @@ def _check_grant(session: Session, principal: Principal, collection: Collection,
 
 def grant(session: Session, collection: Collection, user: User, role: Role) -> CollectionMember:
     """Give ``user`` a role, without asking the policy (callers have done so, or are the admin CLI)."""
-    row = CollectionMember(collection_id=collection.id, user_id=user.id, role=role.value)
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        raise Conflict(f"{user.name} already has a role in collection {collection.name!r}; change it instead") from None
-    return row
+    return insert_unique(
+        session,
+        CollectionMember(collection_id=collection.id, user_id=user.id, role=role.value),
+        f"{user.name} already has a role in collection {collection.name!r}; change it instead",
+    )
 
 
 def keep_an_owner(session: Session, collection: Collection, row: CollectionMember) -> None:
@@ -158,12 +155,8 @@ def create_owned_collection(
     """A collection owned by ``owner``, made by staff outside the policy on who may create collections;
     its privacy still follows the registry's rules (``private_only``, ``private_by_default``)."""
     validate_name(name, "collection name")
-    collection = Collection(name=name, private=policy.default_privacy(private))
-    try:
-        with session.begin_nested():
-            session.add(collection)
-            session.flush()
-    except IntegrityError:
-        raise Conflict(f"collection {name!r} already exists") from None
+    collection = insert_unique(
+        session, Collection(name=name, private=policy.default_privacy(private)), f"collection {name!r} already exists"
+    )
     grant(session, collection, owner, Role.OWNER)
     return collection

@@ -15,7 +15,6 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .. import tokens
@@ -25,6 +24,7 @@ from ..names import validate_name, validate_username
 from ..orm import Invitation, Team, TeamMember, User, utcnow
 from . import audit
 from .collections import MAX_DESCRIPTION, require_user
+from .rows import insert_unique
 from .users import MAX_ROW_ID, get_user
 
 TEAM_NAME_MAX = 64
@@ -111,13 +111,11 @@ def memberships(session: Session, team: Team) -> list[Membership]:
 
 def insert_team(session: Session, name: str, owner: User, *, description: str = "", open_: bool = False) -> Team:
     """Create a team owned by ``owner``, without asking the policy (callers have done so)."""
-    team = Team(name=validate_team_name(name), description=_description(description), open=_flag(open_, "open"))
-    try:
-        with session.begin_nested():
-            session.add(team)
-            session.flush()
-    except IntegrityError:
-        raise Conflict(f"team {name!r} already exists") from None
+    team = insert_unique(
+        session,
+        Team(name=validate_team_name(name), description=_description(description), open=_flag(open_, "open")),
+        f"team {name!r} already exists",
+    )
     session.add(TeamMember(team_id=team.id, user_id=owner.id, role=TeamRole.OWNER.value))
     session.flush()
     return team
@@ -161,14 +159,11 @@ def delete_team(session: Session, principal: Principal, name: str) -> None:
 
 def grant(session: Session, team: Team, user: User, role: TeamRole = TeamRole.MEMBER) -> TeamMember:
     """Add ``user`` to ``team`` with ``role``, without asking the policy (callers have done so)."""
-    member = TeamMember(team_id=team.id, user_id=user.id, role=role.value)
-    try:
-        with session.begin_nested():
-            session.add(member)
-            session.flush()
-    except IntegrityError:
-        raise Conflict(f"{user.name} is already a member of team {team.name!r}") from None
-    return member
+    return insert_unique(
+        session,
+        TeamMember(team_id=team.id, user_id=user.id, role=role.value),
+        f"{user.name} is already a member of team {team.name!r}",
+    )
 
 
 def _member_row(session: Session, team: Team, user: User) -> TeamMember:
