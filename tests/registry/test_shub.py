@@ -20,7 +20,8 @@ from requests_toolbelt import MultipartEncoder
 from sregistry.main.registry.utils import generate_credential, generate_signature, generate_timestamp
 
 from sregistry_jupyter.registry.errors import InvalidInput, Unauthorized
-from sregistry_jupyter.registry.handlers.shub import MultipartReader, Part, boundary_of, download_signature
+from sregistry_jupyter.registry.handlers.multipart_form import MultipartReader, Part, boundary_of
+from sregistry_jupyter.registry.handlers.shub import download_signature
 from sregistry_jupyter.registry.orm import ApiToken, Collection, CollectionMember, Image, Tag, utcnow
 from sregistry_jupyter.registry.services import hmac_auth
 from tests.conftest import SECRET
