@@ -48,7 +48,9 @@ ERRORS = {
     411: ("LengthRequired", "The upload declares no size: send Content-Length or `?size=`."),
     413: ("TooLarge", "The body is larger than the registry accepts."),
     416: ("RangeNotSatisfiable", "The Range cannot be served; `Content-Range: bytes */<size>` gives the size."),
+    429: ("TooManyRequests", "Over a request or weekly pull limit; `Retry-After` says when to try again."),
 }
+HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head")
 
 
 def anchored(pattern: re.Pattern[str]) -> str:
@@ -1205,6 +1207,7 @@ def error_responses() -> dict[str, Schema]:
     headers = {
         401: {"WWW-Authenticate": header('`Bearer realm="sregistry"`.')},
         416: {"Content-Range": header("`bytes */<size>`: the size of the file.")},
+        429: {"Retry-After": header("Seconds until the limit's window ends.", {"type": "integer"})},
     }
     return {name: json_response(text, ref("Error"), headers.get(status)) for status, (name, text) in ERRORS.items()}
 
@@ -1238,6 +1241,12 @@ def build_spec(title: str) -> dict[str, Any]:
     )
     for part in parts:
         paths.update(part())
+    for path, item in paths.items():
+        if not path.startswith(("/api/v1/", "/shares/")):
+            continue
+        for method in HTTP_METHODS:
+            if method in item:
+                item[method]["responses"].setdefault("429", {"$ref": "#/components/responses/TooManyRequests"})
     return {
         "openapi": "3.0.3",
         "info": {"title": f"{title} API", "version": __version__, "description": DESCRIPTION},
