@@ -62,6 +62,19 @@ class LibraryHandler(BaseHandler):
             raise Unauthorized("this needs a token: apptainer remote login")
 
 
+def required_strings(body: dict[str, Any], *names: str) -> tuple[str, ...]:
+    values = tuple(body.get(name) for name in names)
+    if not all(isinstance(value, str) for value in values):
+        raise InvalidInput(" and ".join(repr(name) for name in names) + " are required strings")
+    return values  # type: ignore[return-value]
+
+
+def description_of(body: dict[str, Any]) -> str:
+    """The description a client gave; the library client sends "No description" when its user gave none."""
+    value = body.get("description")
+    return value if isinstance(value, str) and value != "No description" else ""
+
+
 def base_model(created: Any = None) -> dict[str, Any]:
     return {
         "deleted": False,
@@ -222,13 +235,12 @@ class CollectionsHandler(LibraryHandler):
                 raise Conflict(f"collection {name!r} exists and you may not push to it")
             self.data(collection_json(existing))
             return
-        description = body.get("description")
         created = collections.create_collection(
             self.db,
             self.principal,
             name,
             private=True if body.get("private") is True else None,  # the client always sends false
-            description=description if isinstance(description, str) and description != "No description" else "",
+            description=description_of(body),
         )
         self.db.commit()
         self.data(collection_json(created))
@@ -243,17 +255,8 @@ class ContainersHandler(LibraryHandler):
     def post(self) -> None:
         self.require_user()
         body = self.json_body()
-        name, collection_id = body.get("name"), body.get("collection")
-        if not isinstance(name, str) or not isinstance(collection_id, str):
-            raise InvalidInput("'name' and 'collection' are required strings")
-        description = body.get("description")
-        container = library.create_container(
-            self.db,
-            self.principal,
-            collection_id,
-            name,
-            description if isinstance(description, str) and description != "No description" else "",
-        )
+        name, collection_id = required_strings(body, "name", "collection")
+        container = library.create_container(self.db, self.principal, collection_id, name, description_of(body))
         self.data(container_json(container))
 
 
@@ -290,13 +293,8 @@ class ImagesHandler(LibraryHandler):
     def post(self) -> None:
         self.require_user()
         body = self.json_body()
-        digest, container_id = body.get("hash"), body.get("container")
-        if not isinstance(digest, str) or not isinstance(container_id, str):
-            raise InvalidInput("'hash' and 'container' are required strings")
-        description = body.get("description")
-        image = library.create_image(
-            self.db, self.principal, container_id, digest, description if isinstance(description, str) else ""
-        )
+        digest, container_id = required_strings(body, "hash", "container")
+        image = library.create_image(self.db, self.principal, container_id, digest, description_of(body))
         self.data(image_json(image))
 
 
@@ -572,9 +570,8 @@ class TagsHandler(LibraryHandler):
         self.require_user()
         container = library.get_container_by_id(self.db, self.principal, container_id, Action.TAG)
         body = self.json_body()
-        tag, image_id, arch = body.get("Tag"), body.get("ImageID"), body.get("Arch") if version == "v2" else None
-        if not isinstance(tag, str) or not isinstance(image_id, str):
-            raise InvalidInput("'Tag' and 'ImageID' are required strings")
+        tag, image_id = required_strings(body, "Tag", "ImageID")
+        arch = body.get("Arch") if version == "v2" else None
         library.tag_image(self.db, self.principal, container, image_id, tag, arch if isinstance(arch, str) else None)
         self.data({"Tag": tag, "ImageID": image_id})
 
