@@ -57,6 +57,12 @@ class LibraryHandler(BaseHandler):
             self.get_query_argument("signature", None),
         )
 
+    def resolve_ref(self, raw_ref: str) -> Image:
+        """The uploaded image a library ref names, for ``?arch=`` if given, if the caller may pull it."""
+        ref = library.parse_ref(raw_ref)
+        arch = self.get_query_argument("arch", None) or None
+        return images.resolve(self.db, self.principal, ref.collection, ref.container, ref.tag, arch)
+
     def require_user(self) -> None:
         if not self.principal.authenticated:
             raise Unauthorized("this needs a token: apptainer remote login")
@@ -262,8 +268,11 @@ class ContainersHandler(LibraryHandler):
 
 class ImageHandler(LibraryHandler):
     def get(self, raw_ref: str) -> None:
+        self.data(image_json(self.resolve_ref(raw_ref)))
+
+    def delete(self, raw_ref: str) -> None:
         ref = library.parse_ref(raw_ref)
-        image = images.resolve(
+        images.delete_ref(
             self.db,
             self.principal,
             ref.collection,
@@ -271,20 +280,6 @@ class ImageHandler(LibraryHandler):
             ref.tag,
             self.get_query_argument("arch", None) or None,
         )
-        self.data(image_json(image))
-
-    def delete(self, raw_ref: str) -> None:
-        """Delete by tag removes that tag (and the image once no tag is left); by digest, the image."""
-        ref = library.parse_ref(raw_ref)
-        arch = self.get_query_argument("arch", None) or None
-        if ref.tag.startswith("sha256."):
-            images.delete_image(self.db, self.principal, ref.collection, ref.container, ref.tag, arch)
-        else:
-            image = images.untag(self.db, self.principal, ref.collection, ref.container, ref.tag, arch)
-            self.db.flush()
-            self.db.refresh(image)
-            if not image.tags:
-                self.db.delete(image)
         self.db.commit()
         self.data({})
 
@@ -336,15 +331,7 @@ class ImageFileHandler(ReceivesImage):
         self.data({})
 
     async def get(self, raw_ref: str) -> None:
-        ref = library.parse_ref(raw_ref)
-        image = images.resolve(
-            self.db,
-            self.principal,
-            ref.collection,
-            ref.container,
-            ref.tag,
-            self.get_query_argument("arch", None) or None,
-        )
+        image = self.resolve_ref(raw_ref)
         images.record_pull(self.db, self.principal, image, self.remote_addr, self.registry.limiter)
         location = self.registry.store.redirect_url(image.digest, DOWNLOAD_TTL)
         if location is None:

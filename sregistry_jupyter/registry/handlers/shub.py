@@ -21,7 +21,7 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, contains_eager, joinedload
 
 from ..access import ANONYMOUS, Principal, visible_collections
@@ -245,20 +245,13 @@ class ContainerHandler(ShubHandler):
         principal = self.signed_principal("delete", collection, name, tag or DEFAULT_TAG)
         require_user(principal)
         if version is None:
-            self.delete_tag(principal, collection, name, tag or DEFAULT_TAG)
+            images.delete_ref(self.db, principal, collection, name, tag or DEFAULT_TAG)
         else:
             image, _ = self.find(principal, collection, name, tag, version)
             images.delete_image(self.db, principal, collection, name, image.digest)
         self.db.commit()
         self.set_status(204)
         self.finish()
-
-    def delete_tag(self, principal: Principal, collection: str, name: str, tag: str) -> None:
-        """Remove the tag, and the image with it once no other tag names it (as sregistry did)."""
-        image = images.untag(self.db, principal, collection, name, tag)
-        self.db.flush()
-        if not self.db.scalar(select(func.count(Tag.id)).where(Tag.image_id == image.id)):
-            images.delete_image(self.db, principal, collection, name, image.digest)
 
     def find(
         self, principal: Principal, collection: str, name: str, tag: str | None, version: str | None

@@ -315,6 +315,25 @@ def delete_image(
     return image
 
 
+def delete_ref(
+    session: Session,
+    principal: Principal,
+    collection_name: str,
+    container_name: str,
+    ref: str,
+    arch: str | None = None,
+) -> None:
+    """What the clients' delete means: by digest, the image; by tag, that tag, and the image with it once no
+    other tag names it (so deleting ``:latest`` leaves ``:v1`` of the same image in place)."""
+    if is_digest(ref):
+        delete_image(session, principal, collection_name, container_name, ref, arch)
+        return
+    image = untag(session, principal, collection_name, container_name, ref, arch)
+    session.flush()
+    if not session.scalar(select(func.count(Tag.id)).where(Tag.image_id == image.id)):
+        delete_image(session, principal, collection_name, container_name, image.digest, image.arch)
+
+
 def set_frozen(
     session: Session,
     principal: Principal,
