@@ -169,6 +169,21 @@ def can(session: Session, principal: Principal, action: Action, collection: Coll
     return True
 
 
+def see_and_can(
+    session: Session, principal: Principal, action: Action, collection: Collection | None
+) -> tuple[bool, bool]:
+    """Whether ``principal`` may see ``collection`` (None: a missing one), and whether it may also perform
+    ``action`` in it, with one look-up of its role (callers report an invisible collection as missing, the
+    rest as forbidden)."""
+    if collection is None:
+        return False, False
+    if action is Action.CREATE_COLLECTION:
+        return can(session, principal, Action.SEE, collection), can(session, principal, action, collection)
+    role = role_of(session, principal.user, collection)
+    seen = decide(principal, Action.SEE, collection, role)
+    return seen, seen and decide(principal, action, collection, role)
+
+
 def within_collection_limit(session: Session, principal: Principal) -> bool:
     """Users own at most ``Policy.collection_limit`` collections (0: no limit); staff are not limited."""
     user, limit = principal.user, principal.policy.collection_limit
@@ -223,7 +238,9 @@ def team_role(session: Session, user: User | None, team: Team) -> TeamRole | Non
 
 
 def can_team(session: Session, principal: Principal, action: TeamAction, team: Team) -> bool:
-    return decide_team(principal, action, team, team_role(session, principal.user, team))
+    # Seeing a team does not depend on one's role in it, so listing teams costs no query per team.
+    role = None if action is TeamAction.SEE else team_role(session, principal.user, team)
+    return decide_team(principal, action, team, role)
 
 
 def may_grant_role(session: Session, principal: Principal, collection: Collection, target: User) -> bool:

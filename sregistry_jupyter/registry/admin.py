@@ -307,22 +307,20 @@ def team_rows(session: Session) -> list[list[str]]:
 
 
 def collection_rows(session: Session) -> list[list[str]]:
-    rows = []
-    for collection in session.scalars(select(Collection).order_by(Collection.name)):
-        summary = collections.summarise(session, collection)
-        contributors = [m.user.name for m in members.members_of(session, collection) if m.role is Role.CONTRIBUTOR]
-        rows.append(
-            [
-                collection.name,
-                "private" if collection.private else "public",
-                ",".join(summary.owners),
-                ",".join(contributors),
-                str(summary.containers),
-                str(summary.images),
-                str(summary.size),
-            ]
-        )
-    return rows
+    summaries = collections.summarise_all(session)
+    contributors = collections.names_with_role(session, [s.collection.id for s in summaries], Role.CONTRIBUTOR)
+    return [
+        [
+            summary.collection.name,
+            "private" if summary.collection.private else "public",
+            ",".join(summary.owners),
+            ",".join(contributors[summary.collection.id]),
+            str(summary.containers),
+            str(summary.images),
+            str(summary.size),
+        ]
+        for summary in summaries
+    ]
 
 
 LISTINGS = {

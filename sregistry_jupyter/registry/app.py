@@ -83,6 +83,12 @@ class RegistryApp(Application):
     max_json_body = Integer(1 << 20, config=True, help="Largest JSON request body accepted, in bytes.")
     default_page_size = Integer(20, config=True, help="Items per page when a request does not say.")
     max_page_size = Integer(100, config=True, help="Most items per page a request may ask for.")
+    library_redirect = Bool(
+        True,
+        config=True,
+        help="Answer library downloads with a 303 to a signed URL (concurrent ranged pulls); "
+        "False sends the bytes in the response itself, for clients and proxies that do not follow redirects.",
+    )
     users_create_collections = Bool(True, config=True, help="Whether users (not only staff) may create collections.")
     users_create_teams = Bool(False, config=True, help="Whether users (not only staff) may create teams.")
     collection_limit = Integer(0, config=True, help="Most collections a user may own (0: no limit; staff: none).")
@@ -219,6 +225,7 @@ class RegistryApp(Application):
             default_page_size=self.default_page_size,
             max_page_size=self.max_page_size,
             policy=policy,
+            library_redirect=self.library_redirect,
             invitation_days=self.invitation_days,
             max_share_days=self.max_share_days,
             terms_of_service=self.terms_of_service,

@@ -39,6 +39,7 @@ class Registry:
     policy: Policy = DEFAULT_POLICY
     invitation_days: float = 7.0
     max_share_days: int = 30
+    library_redirect: bool = True
     terms_of_service: str = ""
     authenticator: Authenticator | None = None
     limiter: Limiter = field(default_factory=Limiter)

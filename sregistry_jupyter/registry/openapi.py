@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import __version__
 from .access import Role, TeamRole
+from .handlers.api import MAX_PAGE, PREFIX
 from .names import ARCH_RE, DIGEST_RE, NAME_MAX, NAME_RE, TAG_RE, USERNAME_RE
 from .services.collections import MAX_DESCRIPTION, SORTS
 from .services.shares import DEFAULT_DAYS, SHARE_RE
@@ -25,10 +26,8 @@ from .tokens import SCOPES, TOKEN_RE
 
 Schema = dict[str, Any]
 
-PREFIX = "/api/v1"
 COLLECTION = f"{PREFIX}/collections/{{collection}}"
 CONTAINER = f"{COLLECTION}/containers/{{container}}"
-MAX_PAGE = 1_000_000
 MAX_TOKEN_ID = 10**18 - 1
 
 DATE_TIME: Schema = {"type": "string", "format": "date-time", "example": "2024-05-01T12:00:00Z"}

@@ -18,6 +18,7 @@ import secrets
 PREFIX = "sreg_"
 TOKEN_RE = re.compile(r"sreg_([a-z0-9]{12})_([A-Za-z0-9_-]{43})")
 SCOPES = ("read", "write", "admin")
+KEY_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
 def hash_token(token: str) -> str:
@@ -30,9 +31,14 @@ def derive(secret_key: bytes, key_id: str, salt: str) -> str:
     return f"{PREFIX}{key_id}_{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
 
 
+def new_key_id() -> str:
+    """A random public key id: 12 lower-case letters and digits (of tokens and of share links)."""
+    return "".join(secrets.choice(KEY_ALPHABET) for _ in range(12))
+
+
 def generate(secret_key: bytes) -> tuple[str, str, str]:
     """A new ``(key_id, salt, token)``."""
-    key_id = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(12))
+    key_id = new_key_id()
     salt = secrets.token_hex(16)
     return key_id, salt, derive(secret_key, key_id, salt)
 

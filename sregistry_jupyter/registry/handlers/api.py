@@ -11,10 +11,11 @@ from ..errors import Forbidden, InvalidInput, NotFound
 from ..services import collections, images, stats, users
 from ..services.collections import require_user
 from .base import BaseHandler
-from .serialize import collection_json, container_json, image_json, tag_json, token_json, user_json
+from .serialize import collection_json, container_json, image_json, tag_json, tags_json, token_json, user_json
 
 SEGMENT = r"([^/]+)"
 PREFIX = "/api/v1"
+MAX_PAGE = 1_000_000
 
 
 class ApiHandler(BaseHandler):
@@ -31,7 +32,7 @@ class ApiHandler(BaseHandler):
         return min(value, high) if high is not None else value
 
     def paging(self) -> tuple[int, int]:
-        page = self.int_argument("page", 1, 1, 1_000_000)
+        page = self.int_argument("page", 1, 1, MAX_PAGE)
         per_page = self.int_argument("per_page", self.registry.default_page_size, 1, self.registry.max_page_size)
         return page, per_page
 
@@ -43,6 +44,10 @@ class ApiHandler(BaseHandler):
         if value is not None and not isinstance(value, kind):
             raise InvalidInput(f"'{name}' must be a {kind.__name__}")
         return value
+
+    def no_content(self) -> None:
+        self.set_status(204)
+        self.finish()
 
 
 class UserHandler(ApiHandler):
@@ -79,8 +84,7 @@ class TokenHandler(ApiHandler):
     def delete(self, token_id: str) -> None:
         users.revoke_token(self.db, self.principal, int(token_id))
         self.db.commit()
-        self.set_status(204)
-        self.finish()
+        self.no_content()
 
 
 class CollectionsHandler(ApiHandler):
@@ -143,8 +147,7 @@ class CollectionHandler(ApiHandler):
     def delete(self, name: str) -> None:
         collections.delete_collection(self.db, self.principal, name)
         self.db.commit()
-        self.set_status(204)
-        self.finish()
+        self.no_content()
 
 
 class ContainersHandler(ApiHandler):
@@ -162,8 +165,7 @@ class ContainerHandler(ApiHandler):
     def delete(self, collection_name: str, name: str) -> None:
         collections.delete_container(self.db, self.principal, collection_name, name)
         self.db.commit()
-        self.set_status(204)
-        self.finish()
+        self.no_content()
 
 
 class ImageHandler(ApiHandler):
@@ -174,16 +176,14 @@ class ImageHandler(ApiHandler):
     def delete(self, collection_name: str, container_name: str, ref: str) -> None:
         images.delete_image(self.db, self.principal, collection_name, container_name, ref, self.arch_argument())
         self.db.commit()
-        self.set_status(204)
-        self.finish()
+        self.no_content()
 
 
 class TagsHandler(ApiHandler):
     def get(self, collection_name: str, container_name: str) -> None:
         collection = collections.get_visible(self.db, self.principal, collection_name)
         container = collections.get_container(self.db, collection, container_name)
-        tags = sorted(container.tags, key=lambda t: (t.name, t.arch))
-        self.write_json({"items": [tag_json(t) for t in tags]})
+        self.write_json({"items": tags_json(container)})
 
 
 class TagHandler(ApiHandler):
@@ -205,8 +205,7 @@ class TagHandler(ApiHandler):
     def delete(self, collection_name: str, container_name: str, tag: str) -> None:
         images.untag(self.db, self.principal, collection_name, container_name, tag, self.arch_argument())
         self.db.commit()
-        self.set_status(204)
-        self.finish()
+        self.no_content()
 
 
 class StatsHandler(ApiHandler):

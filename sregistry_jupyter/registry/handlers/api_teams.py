@@ -15,32 +15,21 @@ from ..orm import Image, Share, Team, utcnow
 from ..services import collections, members, shares, stars, teams
 from .api import PREFIX, SEGMENT, ApiHandler
 from .serialize import collection_json, invitation_json, member_json, share_json, team_json
-from .transfer import DownloadHandler, stream_blob
+from .transfer import DownloadHandler
 
 ROW_ID_RE = re.compile(r"[0-9]{1,18}")
 
 
 class TeamApiHandler(ApiHandler):
-    def base_url(self) -> str:
-        return self.registry.public_url or f"{self.request.protocol}://{self.request.host}"
-
     def row_id(self, raw: str, what: str) -> int:
         if not ROW_ID_RE.fullmatch(raw):
             raise InvalidInput(f"{what} {raw!r} is not a number")
         return int(raw)
 
     def team_body(self, team: Team) -> dict[str, Any]:
-        members = teams.memberships(self.db, team)
+        found = teams.memberships(self.db, team)
         me = self.principal.user
-        return team_json(team, members, next((m.role for m in members if me and m.user.id == me.id), None))
-
-    def collection_body(self, name: str) -> dict[str, Any]:
-        collection = collections.find_collection(self.db, name)
-        return collection_json(collections.summarise(self.db, collection))
-
-    def no_content(self) -> None:
-        self.set_status(204)
-        self.finish()
+        return team_json(team, found, next((m.role for m in found if me and m.user.id == me.id), None))
 
 
 class TeamsHandler(TeamApiHandler):
@@ -194,14 +183,14 @@ class CollectionMemberHandler(TeamApiHandler):
 
 class StarHandler(TeamApiHandler):
     def put(self, collection: str) -> None:
-        stars.star(self.db, self.principal, collection)
+        found = stars.star(self.db, self.principal, collection)
         self.db.commit()
-        self.write_json(self.collection_body(collection))
+        self.write_json(collection_json(collections.summarise(self.db, found)))
 
     def delete(self, collection: str) -> None:
-        stars.unstar(self.db, self.principal, collection)
+        found = stars.unstar(self.db, self.principal, collection)
         self.db.commit()
-        self.write_json(self.collection_body(collection))
+        self.write_json(collection_json(collections.summarise(self.db, found)))
 
 
 class StarsHandler(TeamApiHandler):
@@ -250,21 +239,13 @@ class ShareDownloadHandler(DownloadHandler):
         return shares.open_share(self.db, token)
 
     def head(self, token: str) -> None:  # type: ignore[override]
-        _, image = self.opened(token)
-        if self.start_response(image) is not None:
-            self.finish()
+        self.send_head(self.opened(token)[1])
 
     async def get(self, token: str) -> None:  # type: ignore[override]
         share, image = self.opened(token)
-        span = self.start_response(image)
-        if span is None:
-            return
-        first, last = span
-        if first == 0:
-            shares.record_download(self.db, share, image, self.remote_addr, self.registry.limiter)
-        digest = image.digest
-        self.db.close()
-        await stream_blob(self, self.registry.store, digest, first, last - first + 1)
+        await self.send(
+            image, lambda: shares.record_download(self.db, share, image, self.remote_addr, self.registry.limiter)
+        )
 
 
 def routes() -> list[tuple[str, type]]:

@@ -173,6 +173,10 @@ class BaseHandler(web.RequestHandler):
         if not self.allowed_before_terms:
             raise Forbidden("accept the terms of service first: sign in to the registry's web pages at /terms")
 
+    def base_url(self) -> str:
+        """The registry's address as clients reach it: ``public_url`` if set, else this request's host."""
+        return self.registry.public_url or f"{self.request.protocol}://{self.request.host}"
+
     @property
     def remote_addr(self) -> str:
         return self.request.remote_ip or ""
@@ -194,19 +198,18 @@ class BaseHandler(web.RequestHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         error = kwargs.get("exc_info", (None, None, None))[1]
+        status, code, message = status_code, "HTTP_ERROR", self._reason
         if isinstance(error, RegistryError):
-            self.set_status(error.status)
+            status, code, message = error.status, error.code, error.message
+            self.set_status(status)
             for name, value in error.headers.items():
                 self.set_header(name, value)
-            if error.status == 401:
+            if status == 401:
                 self.set_header("WWW-Authenticate", 'Bearer realm="sregistry"')
-            body = self.error_body(error.status, error.code, error.message)
         elif isinstance(error, web.HTTPError):
-            body = self.error_body(status_code, "HTTP_ERROR", error.log_message or self._reason)
+            message = error.log_message or self._reason
         elif status_code >= 500:
-            body = self.error_body(status_code, "INTERNAL", "internal error; the registry log has details")
-        else:
-            body = self.error_body(status_code, "HTTP_ERROR", self._reason)
+            code, message = "INTERNAL", "internal error; the registry log has details"
         if self._db is not None:
             self._db.rollback()
         body_future = getattr(self.request, "_body_future", None)
@@ -214,8 +217,12 @@ class BaseHandler(web.RequestHandler):
             # Tornado drops the connection rather than read a refused body; say so, or a keep-alive
             # client reuses the connection and its next request fails with a reset.
             self.set_header("Connection", "close")
+        self.send_error_body(status, code, message)
+
+    def send_error_body(self, status: int, code: str, message: str) -> None:
+        """Write the error in this surface's envelope (``error_body``); pages render HTML instead."""
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(body))
+        self.finish(json.dumps(self.error_body(status, code, message)))
 
     def on_finish(self) -> None:
         if self._db is not None:

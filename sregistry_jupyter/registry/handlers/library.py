@@ -333,10 +333,22 @@ class ImageFileHandler(ReceivesImage):
     async def get(self, raw_ref: str) -> None:
         image = self.resolve_ref(raw_ref)
         images.record_pull(self.db, self.principal, image, self.remote_addr, self.registry.limiter)
+        if not self.registry.library_redirect:
+            await self.send_bytes(image.digest, image.size)
+            return
         location = self.registry.store.redirect_url(image.digest, DOWNLOAD_TTL)
         if location is None:
             location = self.signed_url("GET", f"/v1/blobs/{image.digest}", DOWNLOAD_TTL)
         self.redirect(location, status=303)
+
+
+    async def send_bytes(self, digest: str, size: int) -> None:
+        """The whole image in the response; the library client then reads it as a single stream."""
+        self.set_header("Content-Type", "application/octet-stream")
+        self.set_header("Content-Length", str(size))
+        self.set_header("ETag", f'"{digest}"')
+        self.db.close()
+        await stream_blob(self, self.registry.store, digest, 0, size)
 
 
 class SignedBlobHandler(LibraryHandler):

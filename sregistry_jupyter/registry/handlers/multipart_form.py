@@ -21,7 +21,6 @@ MAX_PART_HEADERS = 8192
 MAX_PREAMBLE = 8192
 MAX_PADDING = 64
 FORM_OVERHEAD = 1 << 20
-BOUNDARY_RE = re.compile(r"[0-9A-Za-z'()+_,./:=? -]{0,69}[0-9A-Za-z'()+_,./:=?-]")
 
 
 @dataclass(frozen=True)
@@ -150,6 +149,3 @@ class MultipartReader:
         self.sink.end_part()
         self.step = self._after_delimiter
         return True
-
-
-# Download capabilities.

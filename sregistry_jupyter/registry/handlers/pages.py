@@ -17,7 +17,7 @@ from tornado.httputil import parse_body_arguments
 
 from ..access import ANONYMOUS, Principal, team_role
 from ..auth import sessions
-from ..errors import Conflict, Forbidden, InvalidInput, NotFound, RegistryError
+from ..errors import Conflict, Forbidden, InvalidInput, NotFound
 from ..orm import Team, User, utcnow
 from ..services import audit, collections, teams, users
 from ..tokens import SCOPES
@@ -77,9 +77,6 @@ class PageHandler(BaseHandler):
             self.redirect(terms_url(safe_next(self.request.uri)))
             raise web.Finish() from None
 
-    def base_url(self) -> str:
-        return self.registry.public_url or f"{self.request.protocol}://{self.request.host}"
-
     def sign_in_url(self, next_url: str) -> str | None:
         authenticator = self.registry.authenticator
         return authenticator.login_url(next_url) if authenticator is not None else None
@@ -132,21 +129,8 @@ class PageHandler(BaseHandler):
         """Handle a form whose XSRF value has been checked; pages without forms refuse posts."""
         raise web.HTTPError(405)
 
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        error = kwargs.get("exc_info", (None, None, None))[1]
-        status, message = status_code, self._reason
-        if isinstance(error, RegistryError):
-            status, message = error.status, error.message
-        elif isinstance(error, web.HTTPError):
-            message = error.log_message or self._reason
-        elif status_code >= 500:
-            message = "internal error; the registry log has details"
-        if self._db is not None:
-            self._db.rollback()
-        body_future = getattr(self.request, "_body_future", None)
-        if body_future is not None and not body_future.done():
-            self.set_header("Connection", "close")
-        self.set_status(status)
+    def send_error_body(self, status: int, code: str, message: str) -> None:
+        """Errors are pages too."""
         title = ERROR_TITLES.get(status, "Something went wrong")
         self.render("error.html", status=status, title=title, message=message)
 

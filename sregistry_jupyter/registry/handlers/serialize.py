@@ -88,13 +88,17 @@ def image_json(image: Image) -> dict[str, Any]:
     }
 
 
+def tags_json(container: Container) -> list[dict[str, Any]]:
+    """A container's tags, by name and then architecture."""
+    return [tag_json(t) for t in sorted(container.tags, key=lambda t: (t.name, t.arch))]
+
+
 def container_json(container: Container, images: list[Image] | None = None) -> dict[str, Any]:
-    tags = sorted(container.tags, key=lambda t: (t.name, t.arch))
     body: dict[str, Any] = {
         "collection": container.collection.name,
         "name": container.name,
         "description": container.description,
-        "tags": [tag_json(t) for t in tags],
+        "tags": tags_json(container),
         "created": when(container.created_at),
         "updated": when(container.updated_at),
     }

@@ -117,13 +117,8 @@ class ReceivesBlob:
         if self.writes is not None:
             await self.writes.drain()
 
-    def on_connection_close(self) -> None:
-        body = getattr(self.request, "_body_future", None)  # type: ignore[attr-defined]
-        if self.writes is not None and body is not None and not body.done():
-            self.writes.cancel()
-        super().on_connection_close()  # type: ignore[misc]
-
     def on_finish(self) -> None:
+        """Discard whatever was not committed; ``BaseHandler`` also calls this when a client hangs up mid-body."""
         if self.writes is not None:
             self.writes.cancel()
         super().on_finish()  # type: ignore[misc]

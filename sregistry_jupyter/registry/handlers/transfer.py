@@ -54,12 +54,9 @@ class ImagesHandler(ReceivesBlob, ApiHandler):
         self.write_json({"items": [image_json(i) for i in images.list_images(self.db, container)]})
 
     async def prepare(self) -> None:
+        await super().prepare()
         if self.request.method != "POST":
-            await super().prepare()
             return
-        self.registry.in_flight.count += 1
-        self._counted = True
-        self.count_request(self.principal)
         collection_name, container_name = self.path_args
         self.digest = validate_digest(self.get_query_argument("digest", ""))
         self.size = declared_size(self.request.headers.get("Content-Length"), self.get_query_argument("size", None))
@@ -71,7 +68,7 @@ class ImagesHandler(ReceivesBlob, ApiHandler):
             collection_name,
             container_name,
             self.get_query_arguments("tag"),
-            self.get_query_argument("arch", None) or None,
+            self.arch_argument(),
         )
         self.db.rollback()
         self.writer = self.registry.store.writer()
@@ -100,19 +97,26 @@ class DownloadHandler(ApiHandler):
         return images.resolve(self.db, self.principal, collection_name, container_name, ref, self.arch_argument())
 
     def head(self, collection_name: str, container_name: str, ref: str) -> None:
-        image = self.image(collection_name, container_name, ref)
-        span = self.start_response(image)
-        if span is not None:
-            self.finish()
+        self.send_head(self.image(collection_name, container_name, ref))
 
     async def get(self, collection_name: str, container_name: str, ref: str) -> None:
         image = self.image(collection_name, container_name, ref)
+        await self.send(
+            image, lambda: images.record_pull(self.db, self.principal, image, self.remote_addr, self.registry.limiter)
+        )
+
+    def send_head(self, image: Image) -> None:
+        if self.start_response(image) is not None:
+            self.finish()
+
+    async def send(self, image: Image, record_download: Callable[[], object]) -> None:
+        """Stream the image (or the requested range), counting a download when it starts at byte 0."""
         span = self.start_response(image)
         if span is None:
             return
         first, last = span
         if first == 0:
-            images.record_pull(self.db, self.principal, image, self.remote_addr, self.registry.limiter)
+            record_download()
         digest = image.digest
         self.db.close()
         await stream_blob(self, self.registry.store, digest, first, last - first + 1)

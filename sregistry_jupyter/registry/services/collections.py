@@ -8,7 +8,7 @@ from sqlalchemy import BigInteger, Select, cast, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..access import SCOPE_ALLOWS, Action, Principal, Role, can, decide, visible_collections
+from ..access import SCOPE_ALLOWS, Action, Principal, Role, can, decide, see_and_can, visible_collections
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from ..names import validate_name
 from ..orm import Collection, CollectionMember, Container, Image, Star, Tag, User, utcnow
@@ -49,9 +49,10 @@ def get_visible(session: Session, principal: Principal, name: str, action: Actio
     """The collection if ``principal`` may see it; something invisible is reported as missing."""
     validate_name(name, "collection name")
     collection = find_collection(session, name)
-    if collection is None or not can(session, principal, Action.SEE, collection):
+    seen, allowed = see_and_can(session, principal, action, collection)
+    if not seen:
         raise NotFound(f"no collection {name!r}")
-    if action is not Action.SEE and not can(session, principal, action, collection):
+    if not allowed:
         raise Forbidden(f"you may not {action.value.replace('_', ' ')} in collection {name!r}")
     return collection
 
@@ -195,18 +196,25 @@ def _summary_query() -> Select:
     return select(Collection, containers, images, size, stars)
 
 
-def _owners(session: Session, ids: list[int]) -> dict[int, list[str]]:
-    owners: dict[int, list[str]] = {i: [] for i in ids}
+def names_with_role(session: Session, ids: list[int], role: Role = Role.OWNER) -> dict[int, list[str]]:
+    """The names of the users with ``role`` in each of the collections ``ids``, in one query."""
+    names: dict[int, list[str]] = {i: [] for i in ids}
     if ids:
         rows = session.execute(
             select(CollectionMember.collection_id, User.name)
             .join(User)
-            .where(CollectionMember.collection_id.in_(ids), CollectionMember.role == Role.OWNER.value)
+            .where(CollectionMember.collection_id.in_(ids), CollectionMember.role == role.value)
             .order_by(User.name)
         )
         for collection_id, user_name in rows:
-            owners[collection_id].append(user_name)
-    return owners
+            names[collection_id].append(user_name)
+    return names
+
+
+def _summaries(session: Session, query: Select) -> list[CollectionSummary]:
+    rows = session.execute(query).all()
+    owners = names_with_role(session, [row[0].id for row in rows])
+    return [CollectionSummary(c, n, i, s, st, owners[c.id]) for c, n, i, s, st in rows]
 
 
 def list_collections(
@@ -233,16 +241,18 @@ def list_collections(
             )
         )
     total = session.scalar(select(func.count(Collection.id)).where(*where)) or 0
-    rows = session.execute(
-        _summary_query().where(*where).order_by(SORTS[sort], Collection.id).offset(offset).limit(limit)
-    ).all()
-    owners = _owners(session, [row[0].id for row in rows])
-    return [CollectionSummary(c, n, i, s, st, owners[c.id]) for c, n, i, s, st in rows], total
+    query = _summary_query().where(*where).order_by(SORTS[sort], Collection.id).offset(offset).limit(limit)
+    return _summaries(session, query), total
 
 
 def summarise(session: Session, collection: Collection) -> CollectionSummary:
-    row = session.execute(_summary_query().where(Collection.id == collection.id)).one()
-    return CollectionSummary(row[0], row[1], row[2], row[3], row[4], _owners(session, [collection.id])[collection.id])
+    (summary,) = _summaries(session, _summary_query().where(Collection.id == collection.id))
+    return summary
+
+
+def summarise_all(session: Session) -> list[CollectionSummary]:
+    """Every collection's summary, by name, whoever may see it (for staff tools)."""
+    return _summaries(session, _summary_query().order_by(Collection.name))
 
 
 def list_containers(session: Session, collection: Collection) -> list[Container]:

@@ -29,6 +29,7 @@ from .. import tokens
 from ..access import Principal
 from ..errors import Unauthorized
 from ..orm import ApiToken, User, utcnow
+from .users import token_principal
 
 SCHEME = "SREGISTRY-HMAC-SHA256"
 TIMESTAMP_FORMAT = "%Y%m%dT%HZ"
@@ -37,7 +38,6 @@ HEADER_RE = re.compile(
     r"\s*,\s*Signature=([0-9a-fA-F]{64})\s*"
 )
 INVALID = "invalid SREGISTRY-HMAC-SHA256 credential"
-LAST_USED_PRECISION = dt.timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -121,10 +121,7 @@ def verify(
     for row in live_tokens(session, credential.username):
         expected = sign(tokens.derive(secret_key, row.key_id, row.salt), message)
         if hmac.compare_digest(expected, credential.signature):
-            now = utcnow()
-            if row.last_used_at is None or now - row.last_used_at > LAST_USED_PRECISION:
-                row.last_used_at = now
-            return Principal(row.user, row.scope, row.id)
+            return token_principal(row)
     raise Unauthorized(INVALID)
 
 

@@ -10,7 +10,6 @@ The library client creates images before uploading them; such an image stays inv
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import uuid
 from dataclasses import dataclass
@@ -19,18 +18,18 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..access import Action, Principal, can
+from ..access import Action, Principal, can, see_and_can
 from ..errors import Forbidden, InvalidInput, NotFound
 from ..names import is_digest, validate_digest, validate_name, validate_tag
 from ..orm import Blob, Collection, Container, Image, UploadSession, utcnow
 from ..storage import BlobInfo
 from . import audit
-from .collections import get_visible
+from .collections import get_container, get_visible
+from .gc import UPLOAD_TTL
 from .images import audit_push, ensure_blob, get_or_create_container, mark_uploaded, set_tag, with_retries
 
 DEFAULT_COLLECTION = "library"
 DEFAULT_TAG = "latest"
-UPLOAD_TTL = dt.timedelta(hours=24)
 
 Row = TypeVar("Row", Collection, Container, Image)
 
@@ -73,19 +72,23 @@ def _by_id(session: Session, model: type[Row], raw_id: str) -> Row | None:
 def get_container_by_id(session: Session, principal: Principal, raw_id: str, action: Action) -> Container:
     """A container by its numeric id, reported missing unless ``principal`` may see it."""
     container = _by_id(session, Container, raw_id)
-    if container is None or not can(session, principal, Action.SEE, container.collection):
+    collection = container.collection if container is not None else None
+    seen, allowed = see_and_can(session, principal, action, collection)
+    if not seen:
         raise NotFound(f"no container {raw_id}")
-    if not can(session, principal, action, container.collection):
-        raise Forbidden(f"you may not {action.value.replace('_', ' ')} in collection {container.collection.name!r}")
+    if not allowed:
+        raise Forbidden(f"you may not {action.value.replace('_', ' ')} in collection {collection.name!r}")
     return container
 
 
 def get_image_by_id(session: Session, principal: Principal, raw_id: str, action: Action) -> Image:
     image = _by_id(session, Image, raw_id)
-    if image is None or not can(session, principal, Action.SEE, image.container.collection):
+    collection = image.container.collection if image is not None else None
+    seen, allowed = see_and_can(session, principal, action, collection)
+    if not seen:
         raise NotFound(f"no image {raw_id}")
-    if not can(session, principal, action, image.container.collection):
-        raise Forbidden(f"you may not {action.value} to collection {image.container.collection.name!r}")
+    if not allowed:
+        raise Forbidden(f"you may not {action.value} to collection {collection.name!r}")
     return image
 
 
@@ -97,12 +100,7 @@ def get_collection_by_id(session: Session, principal: Principal, raw_id: str) ->
 
 
 def find_container(session: Session, principal: Principal, collection: str, name: str) -> Container:
-    coll = get_visible(session, principal, collection)
-    validate_name(name, "container name")
-    container = session.scalar(select(Container).where(Container.collection_id == coll.id, Container.name == name))
-    if container is None:
-        raise NotFound(f"no container {collection}/{name}")
-    return container
+    return get_container(session, get_visible(session, principal, collection), name)
 
 
 def create_container(

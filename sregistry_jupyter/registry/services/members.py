@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..access import Action, Policy, Principal, Role, may_grant_role
@@ -18,7 +18,7 @@ from ..names import validate_name, validate_username
 from ..orm import Collection, CollectionMember, User
 from . import audit
 from .collections import get_visible
-from .rows import insert_unique
+from .rows import holders, insert_unique, is_last_owner
 from .users import get_user
 
 
@@ -41,13 +41,8 @@ def list_members(session: Session, principal: Principal, collection_name: str) -
 
 
 def members_of(session: Session, collection: Collection) -> list[Member]:
-    rows = session.execute(
-        select(User, CollectionMember.role)
-        .join(CollectionMember, CollectionMember.user_id == User.id)
-        .where(CollectionMember.collection_id == collection.id)
-    ).all()
-    members = [Member(user, Role(role)) for user, role in rows]
-    return sorted(members, key=lambda m: (m.role is not Role.OWNER, m.user.name))
+    rows = holders(session, CollectionMember, CollectionMember.collection_id, collection.id)
+    return [Member(user, Role(role)) for user, role in rows]
 
 
 def _find_row(session: Session, collection: Collection, user: User) -> CollectionMember | None:
@@ -84,15 +79,7 @@ def grant(session: Session, collection: Collection, user: User, role: Role) -> C
 
 def keep_an_owner(session: Session, collection: Collection, row: CollectionMember) -> None:
     """Refuse to remove or demote the last owner of ``collection``."""
-    if row.role != Role.OWNER.value:
-        return
-    session.execute(select(Collection.id).where(Collection.id == collection.id).with_for_update())
-    owners = session.scalar(
-        select(func.count(CollectionMember.id)).where(
-            CollectionMember.collection_id == collection.id, CollectionMember.role == Role.OWNER.value
-        )
-    )
-    if (owners or 0) <= 1:
+    if is_last_owner(session, Collection, CollectionMember, CollectionMember.collection_id, row):
         raise Conflict(f"collection {collection.name!r} must keep an owner: make someone else an owner first")
 
 

@@ -26,7 +26,6 @@ from .users import MAX_ROW_ID
 
 PREFIX = "shr_"
 SHARE_RE = re.compile(r"shr_([a-z0-9]{12})_([A-Za-z0-9_-]{43})")
-KEY_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 DEFAULT_DAYS = 7
 UNKNOWN = "no such share link: it may have been revoked, or its image deleted"
 
@@ -64,7 +63,7 @@ def create_share(
 ) -> tuple[Image, Share, str]:
     """The image, a new link to it and the link's token, which is returned once and never stored."""
     image = _image(session, principal, collection, container, ref, arch)
-    key_id = "".join(secrets.choice(KEY_ALPHABET) for _ in range(12))
+    key_id = tokens.new_key_id()
     token = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
     row = Share(
         image_id=image.id,

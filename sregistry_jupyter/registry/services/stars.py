@@ -8,13 +8,14 @@ of it, and reappears if they regain access.
 from __future__ import annotations
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..access import Action, Principal, visible_collections
+from ..errors import Conflict
 from ..orm import Collection, Star
 from . import audit
 from .collections import get_visible, require_user
+from .rows import insert_unique
 
 
 def star(session: Session, principal: Principal, name: str) -> Collection:
@@ -23,10 +24,8 @@ def star(session: Session, principal: Principal, name: str) -> Collection:
     exists = select(Star.id).where(Star.user_id == user.id, Star.collection_id == collection.id)
     if session.scalar(exists) is None:
         try:
-            with session.begin_nested():
-                session.add(Star(user_id=user.id, collection_id=collection.id))
-                session.flush()
-        except IntegrityError:
+            insert_unique(session, Star(user_id=user.id, collection_id=collection.id), "already starred")
+        except Conflict:
             return collection
         audit.record(session, "star", principal, collection=collection.name)
     return collection

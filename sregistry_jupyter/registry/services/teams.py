@@ -14,17 +14,17 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from .. import tokens
-from ..access import Action, Principal, TeamAction, TeamRole, can, can_team, team_role
+from ..access import Action, Principal, TeamAction, TeamRole, can, can_team, decide_team, team_role
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from ..names import validate_name, validate_username
 from ..orm import Invitation, Team, TeamMember, User, utcnow
 from . import audit
 from .collections import MAX_DESCRIPTION, require_user
-from .rows import insert_unique
+from .rows import holders, insert_unique, is_last_owner
 from .users import MAX_ROW_ID, get_user
 
 TEAM_NAME_MAX = 64
@@ -100,13 +100,8 @@ def list_teams(session: Session, principal: Principal) -> list[Team]:
 
 def memberships(session: Session, team: Team) -> list[Membership]:
     """The team's members, owners first, then by name."""
-    rows = session.execute(
-        select(User, TeamMember.role)
-        .join(TeamMember, TeamMember.user_id == User.id)
-        .where(TeamMember.team_id == team.id)
-    ).all()
-    members = [Membership(user, TeamRole(role)) for user, role in rows]
-    return sorted(members, key=lambda m: (m.role is not TeamRole.OWNER, m.user.name))
+    rows = holders(session, TeamMember, TeamMember.team_id, team.id)
+    return [Membership(user, TeamRole(role)) for user, role in rows]
 
 
 def insert_team(session: Session, name: str, owner: User, *, description: str = "", open_: bool = False) -> Team:
@@ -116,8 +111,7 @@ def insert_team(session: Session, name: str, owner: User, *, description: str = 
         Team(name=validate_team_name(name), description=_description(description), open=_flag(open_, "open")),
         f"team {name!r} already exists",
     )
-    session.add(TeamMember(team_id=team.id, user_id=owner.id, role=TeamRole.OWNER.value))
-    session.flush()
+    grant(session, team, owner, TeamRole.OWNER)
     return team
 
 
@@ -176,13 +170,7 @@ def _member_row(session: Session, team: Team, user: User) -> TeamMember:
 def _keep_an_owner(session: Session, team: Team, row: TeamMember) -> None:
     """Refuse to remove or demote the team's last owner (the team row is locked so two owners cannot
     remove each other at once)."""
-    if row.role != TeamRole.OWNER.value:
-        return
-    session.execute(select(Team.id).where(Team.id == team.id).with_for_update())
-    owners = session.scalar(
-        select(func.count(TeamMember.id)).where(TeamMember.team_id == team.id, TeamMember.role == TeamRole.OWNER.value)
-    )
-    if (owners or 0) <= 1:
+    if is_last_owner(session, Team, TeamMember, TeamMember.team_id, row):
         raise Conflict(f"team {team.name!r} must keep an owner: make someone else an owner first, or delete the team")
 
 
@@ -232,7 +220,7 @@ def join_team(session: Session, principal: Principal, team_name: str) -> Team:
     team = get_team(session, principal, team_name)
     if team_role(session, user, team) is not None:
         return team
-    if not can_team(session, principal, TeamAction.JOIN, team):
+    if not decide_team(principal, TeamAction.JOIN, team, None):
         raise Forbidden(_refusal(TeamAction.JOIN, team))
     grant(session, team, user)
     audit.record(session, "team.join", principal, detail={"team": team.name})
@@ -313,9 +301,10 @@ def accept_invitation(session: Session, principal: Principal, code: str) -> Team
         raise Unauthorized("sign in to accept an invitation")
     user = principal.user
     row, team = _usable_invitation(session, code)
-    if not can_team(session, principal, TeamAction.ACCEPT, team):
+    role = team_role(session, user, team)
+    if not decide_team(principal, TeamAction.ACCEPT, team, role):
         raise Forbidden(_refusal(TeamAction.ACCEPT, team))
-    if team_role(session, user, team) is not None:
+    if role is not None:
         return team
     now = utcnow()
     used = session.execute(

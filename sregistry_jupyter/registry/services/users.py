@@ -19,6 +19,7 @@ from . import audit
 MAX_TOKEN_NAME = 100
 MAX_EXPIRY_DAYS = 3650
 MAX_ROW_ID = 2**31 - 1
+LAST_USED_PRECISION = dt.timedelta(minutes=1)
 
 
 def create_user(session: Session, name: str, *, admin: bool = False, staff: bool = False, robot: bool = False) -> User:
@@ -101,8 +102,13 @@ def authenticate_token(session: Session, token: str) -> Principal:
     row = session.scalar(select(ApiToken).where(ApiToken.key_id == key_id)) if key_id else None
     if row is None or not tokens.matches(token, row.hashed) or not token_is_live(row):
         raise Unauthorized("invalid, expired or revoked token")
+    return token_principal(row)
+
+
+def token_principal(row: ApiToken) -> Principal:
+    """The principal a verified token stands for, noting its use (to the minute, to spare writes)."""
     now = utcnow()
-    if row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=1):
+    if row.last_used_at is None or now - row.last_used_at > LAST_USED_PRECISION:
         row.last_used_at = now
     return Principal(row.user, row.scope, row.id)
 
