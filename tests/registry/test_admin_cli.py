@@ -87,3 +87,24 @@ def test_team_commands_and_listings(registry):
         ("admin.create-team", None, {"team": "group", "owner": "alice", "open": True}),
         ("admin.add-team-member", None, {"team": "group", "user": "bob"}),
     ]
+
+
+def test_create_user_flags_make_staff_admins_and_robots(registry):
+    for name, flags in (("sam", ("--staff",)), ("root", ("--admin",)), ("ci-bot", ("--robot",)), ("pat", ())):
+        assert f"created user {name}" in admin(registry, "create-user", name, "--terms-accepted", *flags).stdout
+    people = rows(admin(registry, "list", "users").stdout)
+    assert {name: row[1] for name, row in people.items() if name in ("sam", "root", "pat")} == {
+        "sam": "staff",
+        "root": "admin",
+        "pat": "user",
+    }
+    for name, expected in (
+        ("sam", (False, True, False)),
+        ("root", (True, False, False)),
+        ("ci-bot", (False, False, True)),
+        ("pat", (False, False, False)),
+    ):
+        token = admin(registry, "create-token", name).stdout.strip().splitlines()[-1]
+        me = registry.client(token).get(f"{API}/user")
+        assert me.status_code == 200, me.text
+        assert (me.json()["admin"], me.json()["staff"], me.json()["robot"]) == expected, name

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select, update
 
 from sregistry_jupyter.registry.names import is_digest
-from sregistry_jupyter.registry.orm import ApiToken, Collection, CollectionMember, User
+from sregistry_jupyter.registry.orm import ApiToken, Collection, CollectionMember, Event, User
 from tests.registry.test_transfer import IMAGES, digest_of, push
 
 API = "/api/v1"
@@ -200,7 +200,7 @@ def test_private_collections_are_hidden_from_lists_stats_and_search(registry):
         stats = client.get(f"{API}/stats").json()
         assert [c["name"] for c in stats["collections"]] == ["open"]
         assert stats["totals"]["size"] == len(b"public bytes")
-        assert all(c["collection"] == "open" for c in stats["containers"])
+        assert [(c["collection"], c["name"]) for c in stats["containers"]] == [("open", "tool")]
         assert sum(day["pushes"] for day in stats["activity"]) == 1
     for client in (owner, staff, admin, contributor):
         assert names_in(client.get(f"{API}/collections")) == ["open", SECRET_NAME]
@@ -676,6 +676,13 @@ def test_json_bodies_above_the_limit_are_413(registry):
         registry, "POST", f"{API}/collections", {**alice.headers, "Content-Length": "2x"}, b"{}"
     )
     assert status == 400 and json.loads(body)["code"] == "INVALID"
+    status, _, body = raw_request(
+        registry,
+        "POST",
+        f"{API}/collections",
+        {"Authorization": alice.headers["Authorization"], "Content-Length": str(10**9)},
+    )
+    assert status == 413 and json.loads(body)["code"] == "TOO_LARGE"
     assert names_in(alice.get(f"{API}/collections")) == ["lab"]
     assert alice.get(f"{API}/collections/lab").json()["description"] == "d" * 1500
 
@@ -726,3 +733,27 @@ def test_home_page_lists_public_collections_only(registry):
         assert "Test Registry" in page.text
         assert "sunlit-lab" in page.text and "pushed-lab" in page.text
         assert "hidden-lab" not in page.text
+
+
+def test_audit_trail_records_pushes_pulls_tags_and_deletes(registry):
+    alice = registry.client(registry.add_user("alice"))
+    data = b"audited image"
+    digest = digest_of(data)
+    images = IMAGES.format(c="lab", n="tool")
+    assert push(alice, data, tags=("v1",)).status_code == 201
+    assert registry.client().get(f"{images}/v1/file").content == data
+    assert alice.put(f"{API}/collections/lab/containers/tool/tags/stable", json={"digest": digest}).status_code == 200
+    assert alice.delete(f"{API}/collections/lab/containers/tool/tags/stable").status_code == 204
+    assert alice.delete(f"{images}/{digest}").status_code == 204
+    with registry.session() as session:
+        events = session.scalars(
+            select(Event).where(Event.action.in_(("push", "pull", "tag", "untag", "delete"))).order_by(Event.id)
+        ).all()
+        trail = [(e.action, e.username, e.collection, e.container, e.digest) for e in events]
+    assert trail == [
+        ("push", "alice", "lab", "tool", digest),
+        ("pull", None, "lab", "tool", digest),
+        ("tag", "alice", "lab", "tool", digest),
+        ("untag", "alice", "lab", "tool", digest),
+        ("delete", "alice", "lab", "tool", digest),
+    ]

@@ -7,6 +7,7 @@ import hashlib
 import os
 import signal
 import socket
+import sqlite3
 import stat
 import time
 from urllib.parse import urlsplit
@@ -15,6 +16,7 @@ import httpx
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
 from sregistry_jupyter.registry import db
@@ -93,6 +95,28 @@ def test_sigterm_lets_an_upload_in_flight_finish(tmp_path, server_process):
     assert pulled.content == data
 
 
+def test_the_embedded_default_is_sqlite_in_the_data_dir_in_wal_mode(tmp_path, server_process):
+    data_dir = tmp_path / "data"
+    server = server_process("--data-dir", str(data_dir))
+    run_cli("admin", "create-user", "alice", "--terms-accepted", "--data-dir", str(data_dir))
+    assert server.stop() == 0
+    database = data_dir / "registry.db"
+    assert database.is_file()
+    conn = sqlite3.connect(database)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("SELECT name FROM users").fetchall() == [("alice",)]
+    finally:
+        conn.close()
+    engine = db.make_engine(f"sqlite:///{database}")
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() > 0
+    finally:
+        engine.dispose()
+
+
 def test_generate_config_then_load_it(tmp_path, server_process):
     result = run_cli("serve", "--generate-config", cwd=tmp_path)
     config = tmp_path / "sregistry_jupyter_config.py"
@@ -161,5 +185,29 @@ def test_migrations_match_the_models_and_rerun_cleanly(db_url):
         assert {"users", "api_tokens", "collections", "images", "tags", "events"} <= set(
             inspect(engine).get_table_names()
         )
+    finally:
+        engine.dispose()
+
+
+def test_a_start_upgrades_a_database_left_at_an_older_revision(tmp_path, db_url, server_process):
+    engine = db.make_engine(db_url)
+    try:
+        db.upgrade(engine, "0001")
+        with engine.connect() as conn:
+            assert MigrationContext.configure(conn).get_current_revision() == "0001"
+            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) != []
+        args = ("--data-dir", str(tmp_path / "data"), "--db-url", db_url)
+        server = server_process(*args)
+        run_cli("admin", "create-user", "alice", "--terms-accepted", *args)
+        token = token_from(run_cli("admin", "create-token", "alice", "--scope", "write", *args).stdout)
+        assert push(server.url, token, os.urandom(1000)).status_code == 201
+        assert server.stop() == 0
+        engine.dispose()
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn)
+            head = ScriptDirectory.from_config(db.alembic_config(engine)).get_current_head()
+            assert head != "0001"
+            assert context.get_current_revision() == head
+            assert compare_metadata(context, Base.metadata) == []
     finally:
         engine.dispose()

@@ -378,3 +378,106 @@ def test_signed_blob_url_honours_ranges_and_refuses_forgeries(registry, lib, ali
     for forged in forgeries:
         library_error(httpx.get(forged), 403)
     assert httpx.get(url).content == data
+
+
+def test_multipart_abort_discards_the_parts_and_only_the_pusher_may_abort(registry, alice, bob):
+    api, mallory = registry.client(alice), registry.client(bob)
+    old = os.urandom(3000)
+    pushed = api.post(
+        NATIVE.format(c="tools", n="demo") + "/images",
+        params={"digest": "sha256." + hashlib.sha256(old).hexdigest(), "tag": "latest"},
+        content=old,
+    )
+    assert pushed.status_code == 201, pushed.text
+    container_id = api.get("/v1/containers/alice/tools/demo").json()["data"]["id"]
+    data = os.urandom(100_000)
+    sha = hashlib.sha256(data).hexdigest()
+    created = api.post("/v1/images", content=json.dumps({"hash": f"sha256.{sha}", "container": container_id}))
+    assert created.status_code == 200, created.text
+    image_id = created.json()["data"]["id"]
+    started = api.post(f"/v2/imagefile/{image_id}/_multipart", content=json.dumps({"filesize": len(data)}))
+    assert started.status_code == 200, started.text
+    upload_id, total = started.json()["data"]["uploadID"], started.json()["data"]["totalParts"]
+    assert total == 1
+    asked = api.put(
+        f"/v2/imagefile/{image_id}/_multipart",
+        content=json.dumps({"uploadID": upload_id, "partNumber": 1, "partSize": len(data)}),
+    )
+    assert asked.status_code == 200, asked.text
+    part_url = asked.json()["data"]["presignedURL"]
+    part = httpx.put(part_url, content=data)
+    assert part.status_code == 200 and part.headers["ETag"], part.text
+    blobs = blobs_on_disk(registry)
+
+    abort = f"/v2/imagefile/{image_id}/_multipart_abort"
+    assert "may not push" in library_error(mallory.put(abort, content=json.dumps({"uploadID": upload_id})), 403)
+    library_error(registry.client().put(abort, content=json.dumps({"uploadID": upload_id})), 401)
+    with registry.session() as session:
+        assert session.get(UploadSession, upload_id).state == "open"
+
+    aborted = api.put(f"/v2/imagefile/{image_id}/_multipart_abort", content=json.dumps({"uploadID": upload_id}))
+    assert aborted.status_code == 200, aborted.text
+    with registry.session() as session:
+        assert session.get(UploadSession, upload_id).state == "aborted"
+    assert uploads_on_disk(registry) == [] and blobs_on_disk(registry) == blobs
+    completed = {"uploadID": upload_id, "completedParts": [{"partNumber": 1, "token": part.headers["ETag"]}]}
+    library_error(api.put(f"/v2/imagefile/{image_id}/_multipart_complete", content=json.dumps(completed)), 404)
+    assert httpx.put(part_url, content=data).status_code == 404
+    library_error(api.put(abort, content=json.dumps({"uploadID": upload_id})), 404)
+    assert count(registry, Image, Image.digest == f"sha256.{sha}", Image.uploaded.is_(True)) == 0
+    assert count(registry, Image, Image.digest == f"sha256.{sha}", Image.uploaded.is_(False)) == 1
+    assert [i["digest"] for i in api.get(NATIVE.format(c="tools", n="demo") + "/images").json()["items"]] == [
+        "sha256." + hashlib.sha256(old).hexdigest()
+    ]
+
+
+def test_legacy_v1_upload_and_v1_tags(registry, alice, bob):
+    api = registry.client(alice)
+    old = os.urandom(3000)
+    pushed = api.post(
+        NATIVE.format(c="tools", n="demo") + "/images",
+        params={"digest": "sha256." + hashlib.sha256(old).hexdigest(), "tag": "latest"},
+        content=old,
+    )
+    assert pushed.status_code == 201, pushed.text
+    container_id = api.get("/v1/containers/alice/tools/demo").json()["data"]["id"]
+    data = os.urandom(50_000)
+    sha = hashlib.sha256(data).hexdigest()
+    created = api.post("/v1/images", content=json.dumps({"hash": f"sha256.{sha}", "container": container_id}))
+    assert created.status_code == 200, created.text
+    image_id = created.json()["data"]["id"]
+    blobs = blobs_on_disk(registry)
+
+    library_error(registry.client(bob).post(f"/v1/imagefile/{image_id}", content=data), 403)
+    library_error(registry.client().post(f"/v1/imagefile/{image_id}", content=data), 401)
+    assert "digest" in library_error(api.post(f"/v1/imagefile/{image_id}", content=os.urandom(len(data))), 400)
+    assert blobs_on_disk(registry) == blobs
+    assert wait_for(lambda: uploads_on_disk(registry) == [])
+    tag = {"Tag": "legacy", "ImageID": image_id}
+    library_error(api.post(f"/v1/tags/{container_id}", content=json.dumps(tag)), 404)
+
+    uploaded = api.post(f"/v1/imagefile/{image_id}", content=data)
+    assert uploaded.status_code == 200, uploaded.text
+    assert count(registry, Image, Image.digest == f"sha256.{sha}", Image.uploaded.is_(True)) == 1
+    tagged = api.post(f"/v1/tags/{container_id}", content=json.dumps(tag))
+    assert tagged.status_code == 200, tagged.text
+    library_error(registry.client(bob).post(f"/v1/tags/{container_id}", content=json.dumps(tag)), 403)
+    tags = api.get(f"/v1/tags/{container_id}").json()["data"]
+    assert tags["legacy"] == str(image_id) and set(tags) == {"latest", "legacy"}
+    assert api.get(f"/v2/tags/{container_id}").json()["data"]["amd64"] == tags
+    pulled = registry.client().get("/v1/imagefile/tools/demo:legacy", params={"arch": "amd64"}, follow_redirects=True)
+    assert pulled.status_code == 200 and pulled.content == data
+
+
+def test_without_redirects_the_download_carries_the_bytes(registry, lib, alice, sif, tmp_path):
+    image = sif("direct", size=2 << 20, seed=9)
+    lib.push(image, "alice/tools/direct", "latest", alice)
+    registry.context.library_redirect = False
+    direct = registry.client().get("/v1/imagefile/tools/direct:latest", params={"arch": "amd64"})
+    assert direct.status_code == 200
+    assert direct.content == image.read_bytes()
+    assert direct.headers["ETag"] == f'"{digest_of(image)}"'
+    out = tmp_path / "direct.sif"
+    result = lib.ok("pull", "-ref", "tools/direct:latest", "-out", str(out), "-concurrency", "3")
+    assert result["hash"] == digest_of(image)
+    assert out.read_bytes() == image.read_bytes()

@@ -254,7 +254,7 @@ def test_hostile_descriptor_table(mksif: Path, tmp_path: Path) -> None:
     md = read_sif_metadata(bytes_reader(bytes(data), calls), size=len(data))
 
     assert md is not None and md["deffile"] == DEFFILE
-    assert all(length <= MAX_DESCRIPTORS * DESCRIPTOR_SIZE for _, length in calls)
+    assert calls and all(length <= MAX_DESCRIPTORS * DESCRIPTOR_SIZE for _, length in calls)
 
     struct.pack_into("<q", data, HEADER_DESCRIPTORS_OFFSET, 2**62)
     path = tmp_path / "far.sif"

@@ -115,6 +115,7 @@ def test_private_pull_and_refusals(registry, sif_file, tmp_path):
     assert "Collection return status 403" in intruder.stdout
 
     hidden = bob("search")
+    assert "No container collections found." in hidden.stdout, output(hidden)
     assert "lab/" not in hidden.stdout
 
     assert bob("delete", "--force", "lab/img:v1").returncode != 0

@@ -69,9 +69,14 @@ def test_wrong_digest_is_refused_and_leaves_nothing(registry, alice):
 
 def test_declared_size_that_disagrees_with_the_body_is_refused(registry, alice):
     data = os.urandom(1000)
-    response = push(alice, data, size=999)
-    assert response.status_code == 400
+    for size in (999, 1001, 0):
+        response = push(alice, data, size=size)
+        assert response.status_code == 400, (size, response.text)
+        assert response.headers["Content-Type"].startswith("application/json")
+        assert set(response.json()) == {"code", "message"}
     assert blobs_on_disk(registry) == []
+    assert wait_for(lambda: uploads_on_disk(registry) == [])
+    assert registry.client().get("/api/v1/collections/lab").status_code == 404
 
 
 @pytest.mark.parametrize(
@@ -126,6 +131,8 @@ def test_head_and_conditional_get(registry, alice):
     head = anon.head(url)
     assert head.status_code == 200
     assert head.headers["Content-Length"] == "5000"
+    assert head.headers["ETag"] == f'"{digest_of(data)}"'
+    assert head.headers["Accept-Ranges"] == "bytes"
     assert head.content == b""
     cached = anon.get(url, headers={"If-None-Match": f'"{digest_of(data)}"'})
     assert cached.status_code == 304
@@ -197,6 +204,19 @@ def test_upload_larger_than_the_limit_is_refused_before_the_body(db_url, tmp_pat
         client = live.client(live.add_user("alice"))
         response = push(client, os.urandom(1001))
         assert response.status_code == 413
+        token = client.headers["Authorization"].split()[1]
+        parts = urlsplit(url)
+        path = IMAGES.format(c="lab", n="big") + f"?digest={digest_of(b'x')}"
+        with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+            sock.sendall(
+                (
+                    f"POST {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nAuthorization: Bearer {token}\r\n"
+                    f"Content-Length: {10**12}\r\n\r\n"
+                ).encode()
+            )
+            reply = sock.recv(100)
+        assert reply.startswith(b"HTTP/1.1 413"), reply
+        assert blobs_on_disk(live) == [] and uploads_on_disk(live) == []
         assert push(client, os.urandom(1000)).status_code == 201
     finally:
         stop()

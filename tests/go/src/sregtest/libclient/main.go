@@ -51,7 +51,21 @@ type countingBar struct {
 
 func (b *countingBar) Init(total int64) { b.total = total }
 
-func (b *countingBar) ProxyReader(r io.Reader) io.ReadCloser { return io.NopCloser(r) }
+func (b *countingBar) ProxyReader(r io.Reader) io.ReadCloser {
+	return io.NopCloser(countingReader{r: r, bar: b})
+}
+
+// countingReader counts the bytes of a single-stream download, which the client reads through ProxyReader.
+type countingReader struct {
+	r   io.Reader
+	bar *countingBar
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.bar.received += int64(n)
+	return n, err
+}
 
 func (b *countingBar) IncrBy(n int) { b.received += int64(n) }
 
