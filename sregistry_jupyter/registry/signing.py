@@ -17,24 +17,30 @@ from urllib.parse import urlencode
 from .errors import Forbidden
 
 
-def _mac(secret_key: bytes, method: str, path: str, expires: int) -> str:
-    message = f"{method.upper()}\n{path}\n{expires}".encode()
+def _mac(secret_key: bytes, method: str, path: str, expires: int, bound: str) -> str:
+    message = f"{method.upper()}\n{path}\n{expires}\n{bound}".encode()
     digest = hmac.new(secret_key, message, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def sign(secret_key: bytes, method: str, path: str, ttl: int, now: float | None = None) -> str:
-    """The query string (``expires=..&signature=..``) that authorises ``method path`` for ``ttl`` seconds."""
+def sign(secret_key: bytes, method: str, path: str, ttl: int, now: float | None = None, bound: str = "") -> str:
+    """The query string (``expires=..&signature=..``) that authorises ``method path`` for ``ttl`` seconds.
+
+    ``bound`` is a value the link is issued for (such as a user name) that the link carries separately and
+    that ``verify`` must be given unchanged.
+    """
     expires = int((now or time.time()) + ttl)
-    return urlencode({"expires": expires, "signature": _mac(secret_key, method, path, expires)})
+    return urlencode({"expires": expires, "signature": _mac(secret_key, method, path, expires, bound)})
 
 
-def verify(secret_key: bytes, method: str, path: str, expires: str | None, signature: str | None) -> None:
+def verify(
+    secret_key: bytes, method: str, path: str, expires: str | None, signature: str | None, bound: str = ""
+) -> None:
     """Raise Forbidden unless the signature matches and has not expired."""
     if not expires or not signature or not expires.isdigit():
         raise Forbidden("this link is not signed")
-    expected = _mac(secret_key, method, path, int(expires))
-    if not hmac.compare_digest(expected, signature):
+    expected = _mac(secret_key, method, path, int(expires), bound)
+    if not hmac.compare_digest(expected.encode(), signature.encode()):
         raise Forbidden("this link's signature is invalid")
     if int(expires) < time.time():
         raise Forbidden("this link has expired")

@@ -10,9 +10,8 @@ import datetime as dt
 import hashlib
 import os
 import random
-import time
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 import httpx
 import pytest
@@ -21,9 +20,9 @@ from sregistry.main.registry.utils import generate_credential, generate_signatur
 
 from sregistry_jupyter.registry.errors import InvalidInput, Unauthorized
 from sregistry_jupyter.registry.handlers.multipart_form import MultipartReader, Part, boundary_of
-from sregistry_jupyter.registry.handlers.shub import download_signature
 from sregistry_jupyter.registry.orm import ApiToken, Collection, CollectionMember, Image, Tag, utcnow
 from sregistry_jupyter.registry.services import hmac_auth
+from sregistry_jupyter.registry.signing import sign
 from tests.conftest import SECRET
 from tests.gotools import make_sif
 
@@ -146,14 +145,13 @@ def test_tampered_or_expired_download_links_are_refused(registry, alice, sifs):
     query = {k: v[0] for k, v in parse_qs(parts.query).items()}
     base = f"{registry.url}{parts.path}"
     path = f"lab/tool@{digest_of(sifs['a'])}"
-    past = str(int(time.time()) - 1)
     cases = {
         "signature": {**query, "signature": "0" * 64},
         "non-ascii signature": {**query, "signature": "é" * 64},
         "expiry": {**query, "expires": str(int(query["expires"]) + 3600)},
         "user": {**query, "user": "alice"},
         "missing": {"expires": query["expires"]},
-        "expired": {"expires": past, "signature": download_signature(SECRET, path, past, "")},
+        "expired": dict(parse_qsl(sign(SECRET, "GET", path, -60))),
     }
     with httpx.Client(timeout=30) as bare:
         for case, params in cases.items():

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import itertools
 import re
+from urllib.parse import parse_qsl
 
 import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from sregistry_jupyter.registry import names, tokens
+from sregistry_jupyter.registry import names, signing, tokens
 from sregistry_jupyter.registry.access import (
     ANONYMOUS,
     Action,
@@ -26,7 +27,7 @@ from sregistry_jupyter.registry.access import (
     role_of,
     visible_collections,
 )
-from sregistry_jupyter.registry.errors import InvalidInput, RangeNotSatisfiable
+from sregistry_jupyter.registry.errors import Forbidden, InvalidInput, RangeNotSatisfiable
 from sregistry_jupyter.registry.orm import Base, Collection, CollectionMember, User
 from sregistry_jupyter.registry.ranges import parse_range
 
@@ -366,3 +367,22 @@ def test_visible_collections_agrees_with_the_policy() -> None:
         assert role_of(session, people["contributor"], collections["mine"]) is None
         assert role_of(session, None, collections["open"]) is None
     engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("change", "value"),
+    [("signature", "é" * 43), ("signature", "x"), ("expires", "soon"), ("bound", "mallory"), ("path", "/v1/other")],
+)
+def test_a_signed_link_is_refused_when_any_part_changes(change: str, value: str) -> None:
+    query = dict(parse_qsl(signing.sign(b"key", "GET", "/v1/blobs/x", 60, bound="alice")))
+    parts = {"path": "/v1/blobs/x", "expires": query["expires"], "signature": query["signature"], "bound": "alice"}
+    signing.verify(b"key", "GET", parts["path"], parts["expires"], parts["signature"], bound=parts["bound"])
+    parts[change] = value
+    with pytest.raises(Forbidden):
+        signing.verify(b"key", "GET", parts["path"], parts["expires"], parts["signature"], bound=parts["bound"])
+
+
+def test_a_signed_link_expires() -> None:
+    query = dict(parse_qsl(signing.sign(b"key", "PUT", "/v2/uploads/u", -1)))
+    with pytest.raises(Forbidden, match="expired"):
+        signing.verify(b"key", "PUT", "/v2/uploads/u", query["expires"], query["signature"])

@@ -11,11 +11,8 @@ requires (a redirect there would make it give up).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 import sys
-import time
 from collections.abc import Awaitable, Iterable
 from dataclasses import replace
 from typing import Any
@@ -24,6 +21,7 @@ from urllib.parse import urlencode
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, contains_eager, joinedload
 
+from .. import signing
 from ..access import ANONYMOUS, Principal, visible_collections
 from ..errors import Forbidden, InvalidInput, NotFound, RegistryError, TooLarge, Unauthorized
 from ..names import is_digest, validate_digest
@@ -40,11 +38,6 @@ DEFAULT_TAG = "latest"
 DOWNLOAD_LIFETIME = 600
 MAX_FIELD = 4096
 MAX_FIELDS = 16
-
-
-def download_signature(secret_key: bytes, path: str, expires: str, user: str) -> str:
-    message = f"shub-download\n{path}\n{expires}\n{user}".encode()
-    return hmac.new(secret_key, message, hashlib.sha256).hexdigest()
 
 
 def image_path(collection: str, container: str, digest: str) -> str:
@@ -277,11 +270,11 @@ class ContainerHandler(ShubHandler):
         """An absolute, signed, short-lived link to the bytes, usable without credentials."""
         container = image.container
         path = image_path(container.collection.name, container.name, image.digest)
-        expires = str(int(time.time()) + DOWNLOAD_LIFETIME)
         user = principal.name or ""
-        query = {"expires": expires, **({"user": user} if user else {})}
-        query["signature"] = download_signature(self.registry.secret_key, path, expires, user)
-        return f"{self.base_url()}/api/container/{path}/download?{urlencode(query)}"
+        query = signing.sign(self.registry.secret_key, "GET", path, DOWNLOAD_LIFETIME, bound=user)
+        if user:
+            query += "&" + urlencode({"user": user})
+        return f"{self.base_url()}/api/container/{path}/download?{query}"
 
 
 class ShubDownloadHandler(ShubHandler, DownloadHandler):
@@ -291,16 +284,18 @@ class ShubDownloadHandler(ShubHandler, DownloadHandler):
 
     def authenticate(self) -> Principal:
         collection, container, digest = self.path_args
-        expires = self.get_query_argument("expires", "")
         user = self.get_query_argument("user", "")
-        expected = download_signature(
-            self.registry.secret_key, image_path(collection, container, digest), expires, user
-        )
-        signature = self.get_query_argument("signature", "")
-        if not expires or not hmac.compare_digest(expected.encode(), signature.encode()):
-            raise Forbidden("this download link is invalid; fetch the manifest again")
-        if int(expires) < time.time():
-            raise Forbidden("this download link has expired; fetch the manifest again")
+        try:
+            signing.verify(
+                self.registry.secret_key,
+                "GET",
+                image_path(collection, container, digest),
+                self.get_query_argument("expires", None),
+                self.get_query_argument("signature", None),
+                bound=user,
+            )
+        except Forbidden as refused:
+            raise Forbidden(f"{refused.message}; fetch the manifest again") from None
         if not user:
             return ANONYMOUS
         try:
