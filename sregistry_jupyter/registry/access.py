@@ -253,6 +253,14 @@ def may_grant_role(session: Session, principal: Principal, collection: Collectio
     return user is not None and (user.id == target.id or share_a_team(session, user, target))
 
 
+def may_manage_tokens(principal: Principal, token_id: int | None = None) -> bool:
+    """Creating or revoking tokens needs an admin-scoped credential (a signed-in session is one), so a leaked
+    push token cannot mint itself successors; any token may still revoke itself."""
+    if principal.user is None:
+        return False
+    return principal.scope == "admin" or (token_id is not None and token_id == principal.token_id)
+
+
 def visible_collections(principal: Principal) -> ColumnElement[bool]:
     """A WHERE clause selecting exactly the collections ``principal`` may see (for lists and search)."""
     user = principal.user

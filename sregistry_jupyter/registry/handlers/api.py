@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..access import Action
+from ..access import Action, may_manage_tokens
 from ..errors import Forbidden, InvalidInput, NotFound
 from ..services import collections, images, stats, users
 from ..services.collections import require_user
@@ -62,7 +62,7 @@ class TokensHandler(ApiHandler):
 
     def post(self) -> None:
         user = require_user(self.principal)
-        if self.principal.scope != "admin":
+        if not may_manage_tokens(self.principal):
             raise Forbidden("creating tokens needs an admin-scoped token or a signed-in session")
         body = self.json_body()
         expires = body.get("expires_in_days")

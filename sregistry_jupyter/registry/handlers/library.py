@@ -341,7 +341,6 @@ class ImageFileHandler(ReceivesImage):
             location = self.signed_url("GET", f"/v1/blobs/{image.digest}", DOWNLOAD_TTL)
         self.redirect(location, status=303)
 
-
     async def send_bytes(self, digest: str, size: int) -> None:
         """The whole image in the response; the library client then reads it as a single stream."""
         self.set_header("Content-Type", "application/octet-stream")

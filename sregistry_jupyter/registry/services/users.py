@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .. import tokens
-from ..access import Action, Principal, can
+from ..access import Action, Principal, can, may_manage_tokens
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from ..names import validate_username
 from ..orm import ApiToken, User, utcnow
@@ -124,7 +124,7 @@ def revoke_token(session: Session, principal: Principal, token_id: int) -> ApiTo
     row = session.get(ApiToken, token_id) if 0 < token_id <= MAX_ROW_ID else None
     if row is None or (row.user_id != principal.user.id and not can(session, principal, Action.ADMIN)):
         raise NotFound(f"no token {token_id}")
-    if principal.scope != "admin" and row.id != principal.token_id:
+    if not may_manage_tokens(principal, row.id):
         raise Forbidden("revoking other tokens needs an admin-scoped token or a signed-in session")
     if row.revoked_at is None:
         row.revoked_at = utcnow()
