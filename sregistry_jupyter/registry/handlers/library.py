@@ -41,12 +41,8 @@ class LibraryHandler(BaseHandler):
     def data(self, value: Any) -> None:
         self.write_json({"data": value})
 
-    @property
-    def base_url(self) -> str:
-        return self.registry.public_url or f"{self.request.protocol}://{self.request.host}"
-
     def signed_url(self, method: str, path: str, ttl: int) -> str:
-        return f"{self.base_url}{path}?{sign(self.registry.secret_key, method, path, ttl)}"
+        return f"{self.base_url()}{path}?{sign(self.registry.secret_key, method, path, ttl)}"
 
     def check_signature(self, method: str) -> None:
         verify(
@@ -184,7 +180,7 @@ class ConfigHandler(LibraryHandler):
     """Service discovery for ``apptainer remote add``: every service lives at this registry's URL."""
 
     def get(self) -> None:
-        uri = {"uri": self.base_url}
+        uri = {"uri": self.base_url()}
         self.write_json(
             {
                 "libraryAPI": uri,
@@ -192,7 +188,7 @@ class ConfigHandler(LibraryHandler):
                 "keystoreAPI": uri,
                 "builderAPI": uri,
                 "consentAPI": uri,
-                "auth": {"issuer": self.base_url, "requireHttps": False},
+                "auth": {"issuer": self.base_url(), "requireHttps": False},
             }
         )
 
@@ -410,7 +406,7 @@ class UploadCompleteHandler(LibraryHandler):
 
     def container_url(self, image: Image) -> str:
         container = image.container
-        return f"{self.base_url}/api/v1/collections/{container.collection.name}/containers/{container.name}"
+        return f"{self.base_url()}/api/v1/collections/{container.collection.name}/containers/{container.name}"
 
 
 class SignedUploadHandler(ReceivesImage):

@@ -113,9 +113,6 @@ class ShubHandler(BaseHandler):
     def error_body(self, status: int, code: str, message: str) -> dict[str, Any]:
         return {"detail": message}
 
-    def base_url(self) -> str:
-        return self.registry.public_url or f"{self.request.protocol}://{self.request.host}"
-
     def counts_request_later(self) -> bool:
         """A signed request is counted against its token once ``signed_principal`` has verified it."""
         return self.verifies_signatures and hmac_auth.is_hmac(self.request.headers.get("Authorization"))
