@@ -26,22 +26,35 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
+LOCK_WAIT = 10.0
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, lock_wait: float = LOCK_WAIT) -> Engine:
+    """An engine whose statements give up waiting for a lock after ``lock_wait`` seconds (SQLite's busy
+    timeout, PostgreSQL's ``lock_timeout``), so that a locked database becomes a clear "try again"
+    rather than a request that hangs."""
     url = normalise_url(url)
+    milliseconds = int(lock_wait * 1000)
     if make_url(url).get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        engine = create_engine(url, connect_args={"timeout": lock_wait, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={milliseconds}")
+            cursor.close()
+
     else:
-        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        engine = create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=20,
+            connect_args={"options": f"-c lock_timeout={milliseconds}"},
+        )
     return engine
 
 

@@ -69,15 +69,33 @@ class SizeMismatch(RegistryError):
     code = "SIZE_INVALID"
 
 
-class TooManyRequests(RegistryError):
-    """A limit was reached; ``Retry-After`` tells the client when its window ends."""
-
-    status = 429
-    code = "TOO_MANY_REQUESTS"
+class RetryLater(RegistryError):
+    """A refusal that ends by itself; ``Retry-After`` tells the client when to try again."""
 
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message, headers={"Retry-After": str(retry_after)})
         self.retry_after = retry_after
+
+
+class TooManyRequests(RetryLater):
+    """A limit was reached; ``Retry-After`` counts down to the end of its window."""
+
+    status = 429
+    code = "TOO_MANY_REQUESTS"
+
+
+class Unavailable(RetryLater):
+    """Something the request needs (the database's write lock, a hub) is busy or away for now."""
+
+    status = 503
+    code = "UNAVAILABLE"
+
+
+class InsufficientStorage(RegistryError):
+    """The disk (or the database's) is full: nothing was stored, and the registry stays up."""
+
+    status = 507
+    code = "INSUFFICIENT_STORAGE"
 
 
 class SignInFailed(Forbidden):
