@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -9,11 +10,15 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from .access import DEFAULT_POLICY, Policy
+from .bookkeeping import FLUSH_INTERVAL, Bookkeeping
+from .database import Database
 from .services.limits import Limiter
 from .storage import BlobStore
 
 if TYPE_CHECKING:
     from .auth import Authenticator
+
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
 @dataclass
@@ -43,4 +48,25 @@ class Registry:
     terms_of_service: str = ""
     authenticator: Authenticator | None = None
     limiter: Limiter = field(default_factory=Limiter)
+    flush_interval: float = FLUSH_INTERVAL
     in_flight: InFlight = field(default_factory=InFlight)
+    allowed_hosts: frozenset[str] = frozenset(LOCAL_HOSTS)
+    database: Database = field(init=False)
+    bookkeeping: Bookkeeping = field(init=False)
+    loop: asyncio.AbstractEventLoop | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.database = Database(self.session_factory)
+        self.bookkeeping = Bookkeeping(self.database, interval=self.flush_interval)
+        self.limiter.bind(self.bookkeeping)
+
+    async def start(self) -> None:
+        """Start the background work of a serving registry (on the loop that serves it)."""
+        self.loop = asyncio.get_running_loop()
+        self.bookkeeping.start()
+
+    async def stop(self) -> None:
+        """Write what is pending and stop the background work; then release the database."""
+        await self.bookkeeping.stop()
+        self.database.close()
+        self.engine.dispose()

@@ -28,7 +28,7 @@ from sregistry_jupyter.registry.services.limits import (
     parse_networks,
     window_end,
 )
-from tests.conftest import open_context, start_in_thread
+from tests.conftest import flush, open_context, start_in_thread
 from tests.gotools import make_sif
 from tests.registry.test_library_client import LibClient
 from tests.registry.test_sregistry_cli import Cli, output
@@ -97,6 +97,7 @@ def native_refusal(response: httpx.Response, longest: int = 60) -> str:
 
 
 def counter_keys(registry) -> list[str]:
+    registry.flush()
     with registry.session() as session:
         return sorted(session.scalars(select(Counter.key)))
 
@@ -182,9 +183,19 @@ def test_registry_processes_on_one_database_share_the_counts(registry, limits, c
             httpx.Client(base_url=url) as anonymous_there,
         ):
             here, anonymous_here = registry.client(token), registry.client()
-            assert [c.get("/api/v1/user").status_code for c in (here, there, here, there)] == [200, 200, 200, 429]
-            assert [c.get("/version").status_code for c in (anonymous_here, anonymous_there)] == [200, 200]
-            too_many(anonymous_here.get("/version"))
+
+            def get(client: httpx.Client, path: str) -> httpx.Response:
+                """A request, then two rounds of both processes' periodic flush (the first writes each one's
+                counts, the second brings each the other's)."""
+                response = client.get(path)
+                for _ in range(2):
+                    registry.flush()
+                    flush(second)
+                return response
+
+            assert [get(c, "/api/v1/user").status_code for c in (here, there, here, there)] == [200, 200, 200, 429]
+            assert [get(c, "/version").status_code for c in (anonymous_here, anonymous_there)] == [200, 200]
+            too_many(get(anonymous_here, "/version"))
     finally:
         stop()
         second.engine.dispose()
@@ -291,6 +302,7 @@ def test_a_fresh_minute_restores_the_budget(registry, limits):
     offset = [0.0]
     start = steady_clock()
     registry.context.limiter = Limiter(limits, clock=lambda: start() + offset[0])
+    registry.context.limiter.bind(registry.context.bookkeeping)
     alice = registry.client(registry.add_user("alice", scope="read"))
     assert statuses(alice, "/api/v1/user", 4) == [200, 200, 200, 429]
     offset[0] = 60

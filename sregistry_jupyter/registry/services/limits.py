@@ -2,9 +2,10 @@
 
 sregistry kept its counters in each process's memory (four processes, four budgets, all forgotten on a
 restart) and counted authenticated library pushes as anonymous, so CI pipelines hit 429 after a dozen
-pushes. Here the counts live in the database (the ``counters`` table) or in Redis when one is configured;
-an authenticated request counts against its token (or its user, for sessions and outside credentials)
-and only a request without identity counts against its address.
+pushes. Here the counts live in the database (the ``counters`` table, written behind by the registry's
+bookkeeping so that no request waits for a counter write) or in Redis when one is configured; an
+authenticated request counts against its token (or its user, for sessions and outside credentials) and
+only a request without identity counts against its address.
 
 Windows are fixed: a minute for requests, a week from Monday 00:00 UTC for pulls. A count is keyed by
 what it counts (``rate:token:<id>``, ``rate:user:<id>``, ``rate:addr:<ip or IPv6 /64>``, ``pull:collection:<id>``,
@@ -21,6 +22,7 @@ cache outage into a registry outage, pulls included. Counting in the database ke
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import ipaddress
 import logging
@@ -30,13 +32,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
-
 from ..access import Principal
+from ..bookkeeping import Bookkeeping
 from ..errors import TooManyRequests
-from ..orm import Counter, Image
 
 log = logging.getLogger("sregistry_jupyter")
 
@@ -47,7 +45,6 @@ WEEK = 7 * 86400
 MONDAY = 4 * 86400  # the Unix epoch fell on a Thursday
 REDIS_RETRY = 10.0
 REDIS_TIMEOUT = 0.5
-PRUNE_EVERY = 300.0
 
 
 @dataclass(frozen=True)
@@ -100,64 +97,62 @@ def window_end(now: float, length: int, start: int = 0) -> int:
     return start + (math.floor(now - start) // length + 1) * length
 
 
-def prune(session: Session, now: float) -> int:
-    """Delete the counts of windows that have ended; the caller commits."""
-    return session.execute(delete(Counter).where(Counter.window < math.floor(now))).rowcount or 0
-
-
-class DatabaseCounters:
-    """Counts in the ``counters`` table, added to the caller's transaction.
-
-    ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` is one atomic statement on PostgreSQL and SQLite
-    alike, so processes sharing the database never lose an increment and never race on the first one.
-    Ended windows are pruned along the way, at most once per ``PRUNE_EVERY`` seconds per process.
-    """
-
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self.clock = clock
-        self.next_prune = 0.0
-
-    def add(self, session: Session, key: str, end: int) -> int:
-        if time.monotonic() >= self.next_prune:
-            self.next_prune = time.monotonic() + PRUNE_EVERY
-            prune(session, self.clock())
-        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-        statement = (
-            dialect.insert(Counter)
-            .values(key=key, window=end, count=1)
-            .on_conflict_do_update(index_elements=[Counter.key, Counter.window], set_={"count": Counter.count + 1})
-            .returning(Counter.count)
-        )
-        return session.execute(statement).scalar_one()
-
-
 class RedisCounters:
-    """Counts in Redis: ``INCR`` and ``EXPIREAT`` in one transaction, under a prefix of the deployment's."""
+    """Counts in Redis: ``INCR`` and ``EXPIREAT`` in one transaction, under a prefix of the deployment's.
+
+    The asynchronous client is used so that a slow or unreachable Redis delays only the requests being
+    counted, never the event loop.
+    """
 
     def __init__(self, url: str, prefix: str) -> None:
         try:
             import redis
+            import redis.asyncio
         except ImportError:
             raise RuntimeError(
                 "redis_url is set but redis is not installed: pip install 'sregistry-jupyter[redis]'"
             ) from None
-        self.client: Any = redis.Redis.from_url(url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT)
-        self.errors: type[Exception] = redis.RedisError
+        self.url = url
+        self.clients: dict[int, Any] = {}
+        self.errors: tuple[type[Exception], ...] = (redis.RedisError, OSError, TimeoutError)
         self.prefix = prefix
 
-    def add(self, key: str, end: int) -> int:
+    def client(self) -> Any:
+        """A client for the running event loop (the asynchronous client belongs to the loop it was made on)."""
+        import redis.asyncio
+
+        loop = id(asyncio.get_running_loop())
+        if loop not in self.clients:
+            self.clients[loop] = redis.asyncio.Redis.from_url(
+                self.url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
+            )
+        return self.clients[loop]
+
+    async def add(self, key: str, end: int) -> int:
         name = f"{self.prefix}{key}:{end}"
-        with self.client.pipeline() as pipe:
+        async with self.client().pipeline() as pipe:
             pipe.incr(name)
             pipe.expireat(name, end + MINUTE)
-            count, _ = pipe.execute()
+            count, _ = await pipe.execute()
         return int(count)
+
+
+@dataclass(frozen=True)
+class PullTarget:
+    """What a pull is counted against: the image's container and collection."""
+
+    collection_id: int
+    collection: str
+    container_id: int
+    container: str
 
 
 class Limiter:
     """Decides whether a request or a pull is within its budget, counting it either way.
 
-    ``clock`` gives the epoch time that windows are cut from (``time.time``, or a test's clock).
+    Counts go to Redis when one is configured, else to the registry's write-behind bookkeeping (which
+    ``bind`` attaches). ``clock`` gives the epoch time that windows are cut from (``time.time``, or a
+    test's clock).
     """
 
     def __init__(
@@ -169,41 +164,40 @@ class Limiter:
     ) -> None:
         self.limits = limits or Limits()
         self.clock = clock
-        self.database = DatabaseCounters(clock)
+        self.bookkeeping: Bookkeeping | None = None
         self.redis = RedisCounters(redis_url, redis_prefix) if redis_url else None
         self.redis_down_until = 0.0
 
-    def count(self, session: Session, key: str, end: int) -> int:
-        """Add one to ``key`` in the window ending at ``end`` and return the new count."""
+    def bind(self, bookkeeping: Bookkeeping) -> None:
+        self.bookkeeping = bookkeeping
+        bookkeeping.clock = self.clock
+
+    async def count(self, key: str, end: int) -> int:
+        """Add one to ``key`` in the window ending at ``end`` and return the count so far."""
         if self.redis is not None and time.monotonic() >= self.redis_down_until:
             try:
-                return self.redis.add(key, end)
+                return await self.redis.add(key, end)
             except self.redis.errors as error:
                 self.redis_down_until = time.monotonic() + REDIS_RETRY
                 log.warning("Redis failed (%s); counting limits in the database for %.0f s", error, REDIS_RETRY)
-        return self.database.add(session, key, end)
+        if self.bookkeeping is None:
+            raise RuntimeError("the limiter is not bound to the registry's bookkeeping")
+        return self.bookkeeping.count(key, end)
 
-    def spend(self, session: Session, key: str, limit: int, end: int, message: str, now: float) -> None:
-        """Count one against ``key``; TooManyRequests (with ``Retry-After``) once ``limit`` is passed."""
-        if self.count(session, key, end) > limit:
-            retry_after = max(1, math.ceil(end - now))
-            until = dt.datetime.fromtimestamp(end, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-            raise TooManyRequests(f"{message}; try again after {until}", retry_after=retry_after)
+    def refusal(self, message: str, end: int, now: float) -> TooManyRequests:
+        retry_after = max(1, math.ceil(end - now))
+        until = dt.datetime.fromtimestamp(end, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return TooManyRequests(f"{message}; try again after {until}", retry_after=retry_after)
 
-    def check_request(self, session: Session, principal: Principal, address: str) -> None:
-        """Count a request against its token, user or (anonymous only) address, and commit the count at
-        once, so that other processes see it and no write lock is held while the request is served."""
+    async def check_request(self, principal: Principal, address: str) -> None:
+        """Count a request against its token, user or (anonymous only) address."""
         key, limit, whose = self.request_budget(principal, address)
         if limit <= 0 or self.limits.exempt(principal, address):
             return
         now = self.clock()
-        message = f"more than {limit} requests a minute {whose}"
-        try:
-            self.spend(session, key, limit, window_end(now, MINUTE), message, now)
-        except TooManyRequests:
-            session.commit()
-            raise
-        session.commit()
+        end = window_end(now, MINUTE)
+        if await self.count(key, end) > limit:
+            raise self.refusal(f"more than {limit} requests a minute {whose}", end, now)
 
     def request_budget(self, principal: Principal, address: str) -> tuple[str, int, str]:
         """The counter a request spends from, its budget, and whose budget it is (for the message)."""
@@ -217,27 +211,35 @@ class Limiter:
             return f"rate:token:{principal.token_id}", self.limits.rate_limit, "with this token"
         return f"rate:user:{principal.user.id}", self.limits.rate_limit, f"for user {principal.user.name}"
 
-    def check_pull(self, session: Session, principal: Principal, image: Image, address: str) -> None:
-        """Count a pull against its collection's and its container's weekly budgets, in the caller's
-        transaction: with the database back end a refused pull is rolled back and not counted."""
+    def pull_budgets(self, target: PullTarget) -> list[tuple[str, int, str]]:
         limits = self.limits
-        container = image.container
         budgets = [
             (
-                f"pull:collection:{container.collection_id}",
+                f"pull:collection:{target.collection_id}",
                 limits.weekly_pull_limit_collection,
-                f"collection {container.collection.name!r}",
+                f"collection {target.collection!r}",
             ),
             (
-                f"pull:container:{container.id}",
+                f"pull:container:{target.container_id}",
                 limits.weekly_pull_limit_container,
-                f"container {container.collection.name}/{container.name}",
+                f"container {target.collection}/{target.container}",
             ),
         ]
-        budgets = [budget for budget in budgets if budget[1] > 0]
-        if not budgets or limits.exempt(principal, address):
+        return [budget for budget in budgets if budget[1] > 0]
+
+    async def check_pull(self, principal: Principal, target: PullTarget, address: str) -> None:
+        """Count a pull against its collection's and its container's weekly budgets; a refused pull is
+        not counted against the budgets it was within."""
+        budgets = self.pull_budgets(target)
+        if not budgets or self.limits.exempt(principal, address):
             return
         now = self.clock()
         end = window_end(now, WEEK, MONDAY)
+        counted = []
         for key, limit, what in budgets:
-            self.spend(session, key, limit, end, f"{what} has been pulled {limit} times this week, its limit", now)
+            counted.append(key)
+            if await self.count(key, end) > limit:
+                if self.redis is None and self.bookkeeping is not None:
+                    for earlier in counted:
+                        self.bookkeeping.uncount(earlier, end)
+                raise self.refusal(f"{what} has been pulled {limit} times this week, its limit", end, now)
