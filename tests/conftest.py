@@ -156,11 +156,20 @@ class LiveRegistry:
             session.commit()
         return token
 
+    def flush(self) -> None:
+        flush(self.context)
+
     def client(self, token: str | None = None, **kwargs) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         client = httpx.Client(base_url=self.url, headers=headers, timeout=60, **kwargs)
         self.clients.append(client)
         return client
+
+
+def flush(context: Registry) -> None:
+    """Write a serving registry's pending bookkeeping (counters, token use, pulls) now, as its background
+    task would within a second, so that a test can read it from the database."""
+    asyncio.run_coroutine_threadsafe(context.bookkeeping.flush(), context.loop).result(30)
 
 
 def start_in_thread(context: Registry) -> tuple[str, callable]:
@@ -174,11 +183,13 @@ def start_in_thread(context: Registry) -> tuple[str, callable]:
         server = HTTPServer(make_app(context), max_body_size=context.max_upload_size, chunk_size=1 << 20)
         sockets = bind_sockets(0, "127.0.0.1")
         server.add_sockets(sockets)
+        loop.run_until_complete(context.start())
         state.update(loop=loop, server=server, port=sockets[0].getsockname()[1])
         ready.set()
         loop.run_forever()
         server.stop()
         loop.run_until_complete(server.close_all_connections())
+        loop.run_until_complete(context.stop())
         loop.close()
 
     thread = threading.Thread(target=run, daemon=True)
@@ -192,8 +203,8 @@ def start_in_thread(context: Registry) -> tuple[str, callable]:
     return f"http://127.0.0.1:{state['port']}", stop
 
 
-def open_context(db_url: str, data_dir: Path, **settings) -> Registry:
-    engine = db.make_engine(db_url)
+def open_context(db_url: str, data_dir: Path, lock_wait: float = db.LOCK_WAIT, **settings) -> Registry:
+    engine = db.make_engine(db_url, lock_wait)
     db.upgrade(engine)
     store = FilesystemBlobStore(root=str(data_dir / "storage"))
     return Registry(
@@ -224,7 +235,6 @@ def registry(db_url: str, tmp_path: Path, registry_settings: dict) -> Iterator[L
         for client in live.clients:
             client.close()
         stop()
-        context.engine.dispose()
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import ColumnElement, false, func, or_, select, true
 from sqlalchemy.orm import Session
@@ -97,15 +98,64 @@ class Policy:
 DEFAULT_POLICY = Policy()
 
 
+class Person(Protocol):
+    """Anything naming a user by id and name: an ORM ``User`` or an ``Identity``."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def name(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A snapshot of the user behind a request, taken when the request's credential was checked.
+
+    Requests carry this rather than the ORM row, so that nothing about the caller needs a database
+    session after ``prepare``; code that must change the user loads the row by ``id``.
+    """
+
+    id: int
+    name: str
+    is_admin: bool = False
+    is_staff: bool = False
+    is_robot: bool = False
+    terms_accepted: bool = False
+
+    @classmethod
+    def of(cls, user: User) -> Identity:
+        return cls(
+            id=user.id,
+            name=user.name,
+            is_admin=user.is_admin,
+            is_staff=user.is_staff,
+            is_robot=user.is_robot,
+            terms_accepted=user.terms_accepted_at is not None,
+        )
+
+
+class Via(enum.StrEnum):
+    """The kind of credential a principal was recognised by."""
+
+    TOKEN = "token"
+    HUB = "hub"
+    SESSION = "session"
+    HMAC = "hmac"
+    LINK = "link"
+    CLI = "cli"
+    ANONYMOUS = "anonymous"
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is asking: a user (or nobody) and the scope of the credential they presented."""
 
-    user: User | None = None
+    user: Identity | None = None
     scope: str = "admin"
     token_id: int | None = None
     policy: Policy = DEFAULT_POLICY
-    via: str = "token"
+    via: Via = Via.TOKEN
 
     @property
     def authenticated(self) -> bool:
@@ -116,7 +166,7 @@ class Principal:
         return self.user.name if self.user else None
 
 
-ANONYMOUS = Principal(None, "read", via="anonymous")
+ANONYMOUS = Principal(None, "read", via=Via.ANONYMOUS)
 
 
 def decide(principal: Principal, action: Action, collection: Collection | None, role: Role | None) -> bool:
@@ -149,7 +199,7 @@ def decide(principal: Principal, action: Action, collection: Collection | None, 
     return not collection.private and action in PUBLIC_ACTIONS
 
 
-def role_of(session: Session, user: User | None, collection: Collection) -> Role | None:
+def role_of(session: Session, user: Person | None, collection: Collection) -> Role | None:
     if user is None:
         return None
     role = session.scalar(
@@ -197,7 +247,7 @@ def within_collection_limit(session: Session, principal: Principal) -> bool:
     return (owned or 0) < limit
 
 
-def share_a_team(session: Session, first: User, second: User) -> bool:
+def share_a_team(session: Session, first: Person, second: Person) -> bool:
     mine = select(TeamMember.team_id).where(TeamMember.user_id == first.id)
     found = session.scalar(
         select(TeamMember.id).where(TeamMember.user_id == second.id, TeamMember.team_id.in_(mine)).limit(1)
@@ -230,7 +280,7 @@ def decide_team(principal: Principal, action: TeamAction, team: Team, role: Team
     return user.is_admin or user.is_staff or role is TeamRole.OWNER
 
 
-def team_role(session: Session, user: User | None, team: Team) -> TeamRole | None:
+def team_role(session: Session, user: Person | None, team: Team) -> TeamRole | None:
     if user is None:
         return None
     role = session.scalar(select(TeamMember.role).where(TeamMember.team_id == team.id, TeamMember.user_id == user.id))
@@ -243,7 +293,7 @@ def can_team(session: Session, principal: Principal, action: TeamAction, team: T
     return decide_team(principal, action, team, role)
 
 
-def may_grant_role(session: Session, principal: Principal, collection: Collection, target: User) -> bool:
+def may_grant_role(session: Session, principal: Principal, collection: Collection, target: Person) -> bool:
     """Owners may make someone an owner or contributor only if they share a team (admins need not)."""
     if not can(session, principal, Action.MANAGE_MEMBERS, collection):
         return False
@@ -255,10 +305,14 @@ def may_grant_role(session: Session, principal: Principal, collection: Collectio
 
 def may_manage_tokens(principal: Principal, token_id: int | None = None) -> bool:
     """Creating or revoking tokens needs an admin-scoped credential (a signed-in session is one), so a leaked
-    push token cannot mint itself successors; any token may still revoke itself."""
+    push token cannot mint itself successors; any token may still revoke itself. JupyterHub credentials
+    never manage registry tokens: code running in a person's notebook server must not be able to mint a
+    registry credential that outlives the hub's own token."""
     if principal.user is None:
         return False
-    return principal.scope == "admin" or (token_id is not None and token_id == principal.token_id)
+    if token_id is not None and token_id == principal.token_id:
+        return True
+    return principal.scope == "admin" and principal.via is not Via.HUB
 
 
 def visible_collections(principal: Principal) -> ColumnElement[bool]:

@@ -11,14 +11,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from traitlets import Bool, Enum, Float, Unicode
 
-from .access import Principal, Role, TeamRole
+from .access import Principal, Role, TeamRole, Via
 from .app import RegistryApp, common_aliases
 from .auth import passwords
 from .errors import InvalidInput, NotFound, RegistryError
 from .orm import Collection, Team, User, utcnow
 from .services import audit, collections, gc, members, teams, users
 
-ADMIN = Principal(None, "admin")
+ADMIN = Principal(None, "admin", via=Via.CLI)
 
 
 class AdminSubcommand(RegistryApp):

@@ -68,3 +68,14 @@ def validate_username(value: str) -> str:
             "ending with a letter or digit"
         )
     return value
+
+
+MAX_ROW_ID = 2**31 - 1
+
+
+def row_id(value: str, what: str) -> int:
+    """A numeric id from a URL, within what the databases store (a 5,000-digit number is a clear 400,
+    not a conversion error)."""
+    if not value.isdigit() or len(value) > len(str(MAX_ROW_ID)) or not 0 < int(value) <= MAX_ROW_ID:
+        raise InvalidInput(f"a {what} id is a number from 1 to {MAX_ROW_ID}")
+    return int(value)

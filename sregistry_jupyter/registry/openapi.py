@@ -28,7 +28,6 @@ Schema = dict[str, Any]
 
 COLLECTION = f"{PREFIX}/collections/{{collection}}"
 CONTAINER = f"{COLLECTION}/containers/{{container}}"
-MAX_TOKEN_ID = 10**18 - 1
 
 DATE_TIME: Schema = {"type": "string", "format": "date-time", "example": "2024-05-01T12:00:00Z"}
 COUNT: Schema = {"type": "integer", "minimum": 0}
@@ -483,7 +482,7 @@ def user_paths() -> dict[str, Schema]:
                 "user",
                 {**no_content("Revoked (revoking twice is harmless)."), **errors(400, 401, 403, 404, 413)},
                 parameters=[
-                    path("token_id", {"type": "integer", "minimum": 0, "maximum": MAX_TOKEN_ID}, "The token's `id`.")
+                    path("token_id", ROW_ID, "The token's `id`.")
                 ],
                 auth=REQUIRED_AUTH,
                 description="Any token may revoke itself; revoking another token needs an admin-scoped token. "

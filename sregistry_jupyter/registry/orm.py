@@ -56,9 +56,26 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(255))
     session_epoch: Mapped[int] = mapped_column(default=0)
     terms_accepted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user", cascade="all, delete-orphan")
+
+
+class BrowserSession(Base):
+    """A signed-in browser. The cookie holds a random key and only its hash is stored, so signing out
+    (deleting the row) ends that session on the server, whatever copies of the cookie exist; the epoch
+    ties it to the user's ``session_epoch``, which "sign out everywhere" and a new password advance."""
+
+    __tablename__ = "browser_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    epoch: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+
+    user: Mapped[User] = relationship()
 
 
 class UserIdentity(Base):

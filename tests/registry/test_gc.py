@@ -130,7 +130,10 @@ def test_blob_shared_by_two_images_stays_until_the_last_goes(registry, alice):
 
 def _send_head(registry, sock: socket.socket, token: str, data: bytes) -> None:
     path = IMAGES.format(c="lab", n="slow") + f"?digest={digest_of(data)}&tag=latest"
-    head = f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Length: {len(data)}\r\n\r\n"
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Length: {len(data)}\r\n\r\n"
+    )
     sock.sendall(head.encode())
 
 

@@ -168,6 +168,7 @@ def test_a_share_link_downloads_one_image_anonymously_with_ranges(registry, peop
     assert head.status_code == 200 and head.headers["Content-Length"] == str(len(data))
     assert_error(anonymous.get(share["path"], headers={"Range": "bytes=9000-"}), 416)
 
+    registry.flush()
     listed = ok(alice.get(SHARES))["items"]
     assert [(s["id"], s["downloads"]) for s in listed] == [(share["id"], 1)]
     assert ok(alice.get(f"{LAB}/containers/tool/images/latest"))["downloads"] == 1
@@ -211,6 +212,8 @@ def test_expired_and_revoked_links_are_refused(registry, people, data):
     assert ok(alice.delete(f"{SHARES}/{revoked['id']}"), 204) == {}
     assert "revoked" in assert_error(anonymous.get(revoked["path"]), 404)["message"]
     assert_error(alice.delete(f"{SHARES}/{revoked['id']}"), 404)
+    for out_of_range in ("0", "99999999999", "9" * 5000):
+        assert_error(alice.delete(f"{SHARES}/{out_of_range}"), 400, "INVALID")
     assert [s["id"] for s in ok(alice.get(SHARES))["items"]] == [expiring["id"]]
 
     ok(alice.delete(IMAGES.format(c="lab", n="tool") + "/latest"), 204)

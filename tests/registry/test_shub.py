@@ -20,14 +20,18 @@ from sregistry.main.registry.utils import generate_credential, generate_signatur
 
 from sregistry_jupyter.registry.errors import InvalidInput, Unauthorized
 from sregistry_jupyter.registry.handlers.multipart_form import MultipartReader, Part, boundary_of
-from sregistry_jupyter.registry.orm import ApiToken, Collection, CollectionMember, Image, Tag, utcnow
+from sregistry_jupyter.registry.orm import ApiToken, Collection, CollectionMember, Image, Tag, User, utcnow
 from sregistry_jupyter.registry.services import hmac_auth
+from sregistry_jupyter.registry.services.limits import Limiter, Limits
 from sregistry_jupyter.registry.signing import sign
 from tests.conftest import SECRET
 from tests.gotools import make_sif
+from tests.registry.test_limits import steady_clock
 
 LABELS = {"maintainer": "Ada <ada@example.org>", "org.label-schema.version": "1.0"}
 IMAGES = "/api/v1/collections/{c}/containers/{n}/images"
+TERMS = "Push only what you may share."
+PUSH_FIELDS = {"collection": "lab", "name": "tool", "tag": "latest"}
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +119,7 @@ def test_manifest_and_download_link(registry, alice, sifs):
         assert part.status_code == 206
         assert part.headers["Content-Range"] == f"bytes 100-1099/{len(sifs['a'])}"
         assert part.content == sifs["a"][100:1100]
+    registry.flush()
     with registry.session() as session:
         assert session.query(Image).one().downloads == 1
 
@@ -411,6 +416,64 @@ def test_push_refusals(registry, alice, alice_token, sifs):
     )
     assert direct.status_code == 403
     assert stored_blobs(registry) == before
+
+
+def push_request(client: httpx.Client, token: str, user: str = "alice") -> httpx.Response:
+    """Step 1 of a push of ``lab/tool:latest``, signed by ``user`` with ``token``."""
+    headers = signed("push", user, token, "lab", "tool")
+    return client.post("/api/upload/chunked_upload", json=PUSH_FIELDS, headers=headers)
+
+
+@pytest.mark.parametrize("registry_settings", [{"terms_of_service": TERMS}])
+def test_signed_pushes_wait_for_the_terms_of_service_like_bearer_pushes(registry, alice_token, sifs):
+    data = sifs["b"]
+    bearer = registry.client(alice_token)
+    native = bearer.post(IMAGES.format(c="lab", n="tool"), params={"digest": digest_of(data)}, content=data)
+    assert native.status_code == 403
+    refusal = native.json()["message"]
+    assert "terms of service" in refusal
+    client = registry.client()
+    refused = {
+        "signed push request": push_request(client, alice_token),
+        "bearer push request": bearer.post("/api/upload/chunked_upload", json=PUSH_FIELDS),
+        "signed upload": upload(client, alice_token, data),
+    }
+    for case, response in refused.items():
+        assert (response.status_code, response.json()) == (403, {"detail": refusal}), case
+    assert stored_blobs(registry) == []
+
+    with registry.session() as session:
+        session.query(User).filter_by(name="alice").one().terms_accepted_at = utcnow()
+        session.commit()
+    assert push_request(client, alice_token).status_code == 200
+    assert upload(client, alice_token, data).status_code == 200
+    assert client.get("/api/container/lab/tool:latest").json()["version"] == digest_of(data)
+
+
+def test_signed_requests_spend_their_tokens_budget(registry, alice, alice_token, sifs):
+    push(alice, sifs["b"])
+    before = stored_blobs(registry)
+    limiter = Limiter(Limits(rate_limit=3, anonymous_rate_limit=2), clock=steady_clock())
+    limiter.bind(registry.context.bookkeeping)
+    registry.context.limiter = limiter
+    client, bearer = registry.client(), registry.client(alice_token)
+    manifest = "/api/container/lab/tool:latest"
+
+    assert client.get(manifest, headers=signed("pull", "alice", alice_token, "lab", "tool")).status_code == 200
+    assert push_request(client, alice_token).status_code == 200
+    assert bearer.get("/api/v1/user").status_code == 200
+    refused = {
+        "signed manifest": client.get(manifest, headers=signed("pull", "alice", alice_token, "lab", "tool")),
+        "signed push request": push_request(client, alice_token),
+        "signed upload": upload(client, alice_token, sifs["a"]),
+        "bearer": bearer.get("/api/v1/user"),
+    }
+    for case, response in refused.items():
+        assert response.status_code == 429, case
+        assert 1 <= int(response.headers["Retry-After"]) <= 60, case
+        assert "more than 3 requests a minute with this token" in response.text, case
+    assert stored_blobs(registry) == before
+    assert [client.get("/api/registry/identity").status_code for _ in range(3)] == [200, 200, 429]
 
 
 def raw_upload(client: httpx.Client, token: str, body, content_type: str, name: str = "tool") -> httpx.Response:

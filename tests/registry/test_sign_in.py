@@ -68,7 +68,11 @@ def signed_in(registry, name: str) -> httpx.Client:
 
 
 def xsrf_of(client: httpx.Client) -> str:
-    return client.cookies["_xsrf"]
+    """The XSRF value the registry's pages give this browser (bound to its session)."""
+    page = client.get("/terms")
+    match = re.search(r'<meta name="xsrf-token" content="([^"]+)"', page.text)
+    assert match, page.text
+    return match.group(1)
 
 
 def user_row(registry, name: str) -> User:

@@ -204,6 +204,8 @@ def test_wrong_revoked_and_orphaned_codes_are_refused(registry, people):
     revoked = invite(alice)
     assert_error(alice.delete(f"{API}/teams/zoo/invitations/{revoked['id']}"), 404)
     assert_error(alice.delete(f"{API}/teams/lab/invitations/x1"), 400)
+    for out_of_range in ("0", "99999999999", "9" * 5000):
+        assert_error(alice.delete(f"{API}/teams/lab/invitations/{out_of_range}"), 400, "INVALID")
     assert ok(alice.delete(f"{API}/teams/lab/invitations/{revoked['id']}"), 204) == {}
     assert_error(bob.post(f"{API}/invitations/{revoked['code']}"), 404)
     assert_error(alice.delete(f"{API}/teams/lab/invitations/{revoked['id']}"), 404)

@@ -234,7 +234,7 @@ def test_slow_upload_does_not_block_other_requests(registry, alice):
         with socket.create_connection((parts.hostname, parts.port)) as sock:
             sock.sendall(
                 (
-                    f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+                    f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
                     f"Content-Length: {len(data)}\r\n\r\n"
                 ).encode()
             )

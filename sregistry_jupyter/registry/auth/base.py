@@ -32,6 +32,7 @@ class Authenticator(LoggingConfigurable):
     def login_url(self, next_url: str = "/") -> str:
         return "/login?" + urlencode({"next": next_url})
 
-    def authenticate_bearer(self, handler: BaseHandler, credential: str) -> Principal | None:
-        """A principal for a credential that is not a registry token, or None to refuse it."""
+    async def authenticate_bearer(self, handler: BaseHandler, credential: str) -> Principal | None:
+        """A principal for a credential that is not a registry token, or None if this authenticator does
+        not know it (it is then checked as a registry token)."""
         return None

@@ -13,7 +13,10 @@ and starts a registry session for the hub user.
 
 API clients: a hub API token, such as the one every single-user server has, stands for its hub user if
 it carries the service's access scope (``access:services!service=<name>``, or ``access:services``). It
-is checked by asking the hub, on the request's thread, for at most ``timeout`` seconds.
+is checked by asking the hub asynchronously, for at most ``timeout`` seconds, so a slow or absent hub
+delays only the requests that carry hub tokens. Such a request may do what its person may do in the
+web pages (``token_scope``, ``admin`` by default; sites may lower it), except managing registry tokens,
+which stays in the browser (see ``access.may_manage_tokens``).
 
 Hub users are the registry's users: a hub user is linked to the registry user of the same name, and a
 hub admin becomes a registry admin (``admin_from_hub``). jupyterhub is imported only when this
@@ -24,22 +27,23 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
 from collections.abc import Awaitable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from tornado import web
-from traitlets import Bool, Float, Unicode, default
+from traitlets import Bool, Enum, Float, Unicode, default
 
-from ..access import Principal
-from ..errors import Conflict, InvalidInput, RegistryError, SignInFailed
+from ..access import Identity, Principal, Via
+from ..errors import Conflict, Forbidden, InvalidInput, RegistryError, SignInFailed
 from ..handlers.base import BaseHandler
-from ..handlers.pages import terms_url
-from ..orm import User
+from ..handlers.pages import PageHandler
+from ..orm import User, UserIdentity
+from ..tokens import SCOPES
 from . import sessions
 from .base import Authenticator
 from .flow import Flow, remember_flow, return_path, take_flow
@@ -96,6 +100,14 @@ class HubAuthenticator(Authenticator):
     )
     timeout = Float(10.0, config=True, help="Seconds to wait for the hub's answer about a token or a sign-in.")
     admin_from_hub = Bool(True, config=True, help="Whether hub admins become registry admins when they sign in.")
+    token_scope = Enum(
+        list(SCOPES),
+        "admin",
+        config=True,
+        help="What a hub API token with the service's access scope may do: 'admin' lets a person's own "
+        "notebook server do what they can do in the web pages (share, manage members and teams, delete), "
+        "apart from managing registry tokens; 'write' or 'read' allow less.",
+    )
 
     @default("login_service")
     def _login_service_default(self) -> str:
@@ -162,13 +174,6 @@ class HubAuthenticator(Authenticator):
             access_scopes={self.access_scope},
         )
 
-    @cached_property
-    def _loop(self) -> asyncio.AbstractEventLoop:
-        """An event loop of its own, on which token checks run while the request's thread waits for them."""
-        loop = asyncio.new_event_loop()
-        threading.Thread(target=loop.run_forever, name="hub-auth", daemon=True).start()
-        return loop
-
     def authorize_url(self, flow: Flow) -> str:
         params = {"state": flow.state, "code_challenge": flow.challenge, "code_challenge_method": "S256"}
         return f"{self.hub_auth.login_url}&{urlencode(params)}"
@@ -197,34 +202,61 @@ class HubAuthenticator(Authenticator):
             return False
         return bool(check_scopes({self.access_scope}, set(model.get("scopes", []))))
 
-    def authenticate_bearer(self, handler: BaseHandler, credential: str) -> Principal | None:
-        future = asyncio.run_coroutine_threadsafe(self.hub_user(credential), self._loop)
-        model = future.result()
-        if not self.grants_access(model):
+    async def authenticate_bearer(self, handler: BaseHandler, credential: str) -> Principal | None:
+        """The hub user of a hub API token; None if the hub does not know the token (it may be a registry
+        token), Forbidden naming the missing scope if it does but the token may not use this registry."""
+        model = await self.hub_user(credential)
+        if not model:
             return None
-        return Principal(self.link_user(handler.db, model), "write", via="hub")
-
-    def link_user(self, db: Session, model: dict[str, Any]) -> User:
-        """The registry user of the hub user ``model``, created on first use.
-
-        Two registry processes may create the same user at once; the one that loses retries and finds it.
-        """
-        name = model["name"]
-        try:
-            user = sessions.sign_in(db, PROVIDER, name, name, trust_username=True)
-            db.commit()
-        except (IntegrityError, Conflict):
-            db.rollback()
-            user = sessions.sign_in(db, PROVIDER, name, name, trust_username=True)
-        if user.is_robot:
-            raise SignInFailed(f"the registry account {user.name!r} is a robot and cannot be used from the hub")
-        if self.admin_from_hub and model.get("admin") is True and not user.is_admin:
-            user.is_admin = True
-        db.commit()
-        return user
+        if not self.grants_access(model):
+            raise Forbidden(
+                f"this JupyterHub token lacks the scope {self.access_scope!r}; ask the hub's administrators "
+                "to grant it to users' servers (see the registry's server/README.md)"
+            )
+        identity = await handler.registry.database.read(linked_identity, model["name"], self.admin_from_hub, model)
+        if identity is None:
+            identity = await handler.registry.database.write(link_hub_user, model, self.admin_from_hub)
+        return Principal(identity, self.token_scope, via=Via.HUB)
 
 
-class HubHandler(BaseHandler):
+def linked_identity(session: Session, name: str, admin_from_hub: bool, model: dict[str, Any]) -> Identity | None:
+    """The registry user already linked to hub user ``name``, if nothing about it needs writing."""
+    link = session.scalar(
+        select(UserIdentity).where(UserIdentity.provider == PROVIDER, UserIdentity.subject == name)
+    )
+    user = session.get(User, link.user_id) if link is not None else None
+    if user is None or (admin_from_hub and model.get("admin") is True and not user.is_admin):
+        return None
+    check_usable(user)
+    return Identity.of(user)
+
+
+def check_usable(user: User) -> None:
+    if user.is_robot:
+        raise SignInFailed(f"the registry account {user.name!r} is a robot and cannot be used from the hub")
+    if user.disabled_at is not None:
+        raise SignInFailed(f"the registry account {user.name!r} is disabled; ask the registry's staff")
+
+
+def link_hub_user(session: Session, model: dict[str, Any], admin_from_hub: bool) -> Identity:
+    """The registry user of the hub user ``model``, created on first use (a hub admin becomes an admin).
+
+    Two registry processes may create the same user at once; the one that loses retries and finds it.
+    """
+    name = model["name"]
+    try:
+        user = sessions.sign_in(session, PROVIDER, name, name, trust_username=True)
+        session.commit()
+    except (IntegrityError, Conflict):
+        session.rollback()
+        user = sessions.sign_in(session, PROVIDER, name, name, trust_username=True)
+    check_usable(user)
+    if admin_from_hub and model.get("admin") is True and not user.is_admin:
+        user.is_admin = True
+    return Identity.of(user)
+
+
+class HubHandler(PageHandler):
     """The sign-in handlers run before the terms are accepted: signing in is how one gets to them."""
 
     allowed_before_terms = True
@@ -255,10 +287,6 @@ class HubCallbackHandler(HubHandler):
         model = await self.authenticator.hub_user(token)
         if not self.authenticator.grants_access(model):
             raise SignInFailed("JupyterHub did not grant access to this registry")
-        user = self.authenticator.link_user(self.db, model)
-        self.authenticator.log.info("hub user %s signed in as %s", model["name"], user.name)
-        sessions.start_session(self, user)
-        next_url = flow.next_url
-        if self.registry.terms_of_service and user.terms_accepted_at is None:
-            next_url = terms_url(next_url)
-        self.redirect(next_url)
+        identity = await self.write_db(link_hub_user, model, self.authenticator.admin_from_hub)
+        self.authenticator.log.info("hub user %s signed in as %s", model["name"], identity.name)
+        await self.complete_sign_in(identity, flow.next_url)

@@ -23,13 +23,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus, urlencode, urlsplit
 
+from sqlalchemy.orm import Session
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from traitlets import Set, Unicode, default
 
+from ..access import Identity
 from ..errors import InvalidInput, RegistryError, SignInFailed
 from ..handlers.base import BaseHandler
-from ..handlers.pages import PageHandler, terms_url
-from ..orm import User
+from ..handlers.pages import PageHandler
 from . import sessions
 from .base import Authenticator
 from .flow import Flow, remember_flow, return_path, take_flow
@@ -49,7 +50,7 @@ class ProviderError(RegistryError):
 
 
 @dataclass(frozen=True)
-class Identity:
+class OutsideIdentity:
     """Who the provider says signed in: a stable subject, a wanted user name and perhaps an email."""
 
     subject: str
@@ -140,7 +141,7 @@ class OAuthAuthenticator(Authenticator):
         """Whether the token endpoint takes the client credentials as HTTP Basic rather than in the form."""
         return False
 
-    async def identify(self, grant: dict[str, Any], flow: Flow) -> Identity:
+    async def identify(self, grant: dict[str, Any], flow: Flow) -> OutsideIdentity:
         """Who signed in, asked of the provider with the token response; refuses users not allowed in."""
         raise NotImplementedError
 
@@ -236,13 +237,13 @@ class GitHubAuthenticator(OAuthAuthenticator):
             scopes.append("read:org")
         return " ".join(scopes)
 
-    async def identify(self, grant: dict[str, Any], flow: Flow) -> Identity:
+    async def identify(self, grant: dict[str, Any], flow: Flow) -> OutsideIdentity:
         user = await self.fetch_with_token(self.user_url, grant, "user API")
         if not isinstance(user, dict) or type(user.get("id")) is not int or not isinstance(user.get("login"), str):
             raise SignInFailed("GitHub's user API did not name the signed-in user")
         await self.check_allowed(user["login"], grant)
         email = user.get("email")
-        return Identity(str(user["id"]), user["login"], email if isinstance(email, str) else None)
+        return OutsideIdentity(str(user["id"]), user["login"], email if isinstance(email, str) else None)
 
     async def check_allowed(self, login: str, grant: dict[str, Any]) -> None:
         """GitHub logins are case-insensitive, and so are the allow-lists."""
@@ -313,7 +314,7 @@ class OIDCAuthenticator(OAuthAuthenticator):
     def extra_authorize_params(self, flow: Flow) -> dict[str, str]:
         return {"nonce": flow.nonce}
 
-    async def identify(self, grant: dict[str, Any], flow: Flow) -> Identity:
+    async def identify(self, grant: dict[str, Any], flow: Flow) -> OutsideIdentity:
         document = await self.discovery()
         claims = self.id_token_claims(grant, flow, document["issuer"])
         userinfo_url = document.get("userinfo_endpoint")
@@ -328,7 +329,7 @@ class OIDCAuthenticator(OAuthAuthenticator):
         if self.allowed_users and username not in self.allowed_users:
             raise SignInFailed(f"the user {username!r} is not allowed to sign in to this registry")
         email = claims.get("email")
-        return Identity(claims["sub"], username, email if isinstance(email, str) else None)
+        return OutsideIdentity(claims["sub"], username, email if isinstance(email, str) else None)
 
     def id_token_claims(self, grant: dict[str, Any], flow: Flow, issuer: str) -> dict[str, Any]:
         """The ID token's claims, checked to be for this client, this sign-in (the nonce) and still valid.
@@ -392,12 +393,8 @@ class OAuthCallbackHandler(OAuthHandler):
             raise InvalidInput("the sign-in provider sent no code")
         grant = await self.authenticator.exchange_code(self, code, flow)
         identity = await self.authenticator.identify(grant, flow)
-        user = sessions.sign_in(
-            self.db, self.authenticator.identity_provider(), identity.subject, identity.username, email=identity.email
-        )
-        self.db.commit()
-        sessions.start_session(self, user)
-        self.redirect(self.destination(user, flow.next_url))
+        person = await self.write_db(sign_in_identity, self.authenticator.identity_provider(), identity)
+        await self.complete_sign_in(person, flow.next_url)
 
     def check_provider_error(self) -> None:
         """A refusal from the provider ends the sign-in whatever its state: it signs nobody in, and some
@@ -409,8 +406,10 @@ class OAuthCallbackHandler(OAuthHandler):
                 f"the sign-in provider did not sign you in ({': '.join(filter(None, (error, description)))})"
             )
 
-    def destination(self, user: User, next_url: str) -> str:
-        """Where the browser goes next: the page it came from, once the terms of service are accepted."""
-        if self.registry.terms_of_service and not user.is_robot and user.terms_accepted_at is None:
-            return terms_url(next_url)
-        return next_url
+
+def sign_in_identity(session: Session, provider: str, identity: OutsideIdentity) -> Identity:
+    """The registry user linked to the provider's identity, created on first sign-in."""
+    user = sessions.sign_in(session, provider, identity.subject, identity.username, email=identity.email)
+    if user.disabled_at is not None:
+        raise SignInFailed(f"the registry account {user.name!r} is disabled; ask the registry's staff")
+    return Identity.of(user)

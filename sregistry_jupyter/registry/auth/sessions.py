@@ -1,76 +1,134 @@
 """Browser sessions and the XSRF check that goes with them.
 
-A session is a signed cookie naming the user and their session epoch; bumping the epoch (sign out
-everywhere, an admin disabling the account) ends every session at once. Requests that a browser
-authenticates with that cookie must also prove they come from the registry's own pages: state-changing
-requests carry the ``_xsrf`` cookie's value back in a form field or an ``X-XSRF-Token`` header, which
-another site cannot read.
+A session is a row on the server (``BrowserSession``) named by the hash of a random key that only the
+browser's signed cookie holds. Signing out deletes the row, so a copy of the cookie taken earlier stops
+working at once; "sign out everywhere", a new password or an admin disabling the account advance the
+user's ``session_epoch``, which every older session row no longer matches.
+
+Requests that a browser authenticates with that cookie must also prove they come from the registry's own
+pages: state-changing requests carry an XSRF value back in a form field or an ``X-XSRF-Token`` header.
+The value is an HMAC of the session key (or, before signing in, of a random key in a signed cookie of
+that browser) under the registry's secret, so it is bound to this browser's session: a value chosen by
+another site, or one from another session, does not match.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import hmac
 import secrets
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, joinedload
 
+from ..access import Identity, Principal, Via
 from ..errors import Forbidden
-from ..orm import User, UserIdentity
-from ..services import users
+from ..orm import BrowserSession, User, UserIdentity, utcnow
+from ..services import audit, users
 
 if TYPE_CHECKING:
     from ..handlers.base import BaseHandler
 
 SESSION_COOKIE = "sregistry-session"
-XSRF_COOKIE = "_xsrf"
+ANONYMOUS_COOKIE = "sregistry-visitor"
+XSRF_FIELD = "_xsrf"
 XSRF_HEADER = "X-XSRF-Token"
 SESSION_DAYS = 14
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def start_session(handler: BaseHandler, user: User) -> None:
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_session(session: Session, user_id: int) -> str:
+    """A new session for the user (a row keyed by the hash of the returned key, which goes in the cookie)."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise Forbidden("this account no longer exists")
+    key = secrets.token_urlsafe(32)
+    session.add(
+        BrowserSession(
+            id=key_hash(key),
+            user_id=user.id,
+            epoch=user.session_epoch,
+            expires_at=utcnow() + dt.timedelta(days=SESSION_DAYS),
+        )
+    )
+    expired = delete(BrowserSession).where(BrowserSession.user_id == user.id, BrowserSession.expires_at < utcnow())
+    session.execute(expired)
+    return key
+
+
+def record_sign_in(session: Session, identity: Identity, remote_addr: str) -> str:
+    """Record a completed sign-in in the audit trail and open a session for it; returns the session's key."""
+    audit.record(session, "user.sign-in", Principal(identity, via=Via.SESSION), remote_addr=remote_addr)
+    return create_session(session, identity.id)
+
+
+def session_identity(session: Session, key: str) -> Identity | None:
+    """The person a live session key belongs to, or None for an ended, expired or superseded one."""
+    row = session.scalar(
+        select(BrowserSession).where(BrowserSession.id == key_hash(key)).options(joinedload(BrowserSession.user))
+    )
+    if row is None or row.expires_at < utcnow():
+        return None
+    user = row.user
+    if user.is_robot or user.disabled_at is not None or user.session_epoch != row.epoch:
+        return None
+    return Identity.of(user)
+
+
+def delete_session(session: Session, key: str) -> None:
+    session.execute(delete(BrowserSession).where(BrowserSession.id == key_hash(key)))
+
+
+def set_session_cookie(handler: BaseHandler, key: str) -> None:
     handler.set_signed_cookie(
         SESSION_COOKIE,
-        f"{user.id}:{user.session_epoch}",
+        key,
         expires_days=SESSION_DAYS,
         httponly=True,
         secure=handler.request.protocol == "https",
         samesite="Lax",
     )
+    handler.session_key = key
 
 
 def end_session(handler: BaseHandler) -> None:
     handler.clear_cookie(SESSION_COOKIE)
+    handler.session_key = None
 
 
-def session_user(handler: BaseHandler) -> User | None:
-    """The user whose valid session cookie came with the request, if any."""
+def session_key(handler: BaseHandler) -> str | None:
+    """The session key of the request's signed session cookie, if it has one."""
     raw = handler.get_signed_cookie(SESSION_COOKIE, max_age_days=SESSION_DAYS)
-    if not raw:
-        return None
-    user_id, _, epoch = raw.decode(errors="replace").partition(":")
-    if not user_id.isdigit() or not epoch.isdigit():
-        return None
-    user = handler.db.get(User, int(user_id))
-    if user is None or user.is_robot or user.session_epoch != int(epoch):
-        return None
-    return user
+    return raw.decode(errors="replace") if raw else None
+
+
+def visitor_key(handler: BaseHandler) -> str:
+    """A random key of this browser for XSRF values before it signs in, kept in a signed cookie."""
+    raw = handler.get_signed_cookie(ANONYMOUS_COOKIE, max_age_days=SESSION_DAYS)
+    if raw:
+        return raw.decode(errors="replace")
+    key = secrets.token_urlsafe(24)
+    handler.set_signed_cookie(
+        ANONYMOUS_COOKIE, key, httponly=True, samesite="Lax", secure=handler.request.protocol == "https"
+    )
+    return key
 
 
 def xsrf_value(handler: BaseHandler) -> str:
-    """The value forms and scripts send back; created (as a cookie) on first use."""
-    value = handler.get_cookie(XSRF_COOKIE)
-    if not value:
-        value = secrets.token_urlsafe(24)
-        handler.set_cookie(XSRF_COOKIE, value, samesite="Strict", secure=handler.request.protocol == "https")
-    return value
+    """The value this browser's forms and scripts send back, bound to its session (or visitor key)."""
+    key = handler.session_key or visitor_key(handler)
+    return hmac.new(handler.registry.secret_key, b"xsrf|" + key.encode(), hashlib.sha256).hexdigest()
 
 
 def check_xsrf(handler: BaseHandler, sent: str | None) -> None:
-    expected = handler.get_cookie(XSRF_COOKIE)
-    if not expected or not sent or not hmac.compare_digest(expected.encode(), sent.encode()):
+    expected = xsrf_value(handler)
+    if not sent or not hmac.compare_digest(expected.encode(), sent.encode(errors="replace")):
         raise Forbidden("this form has expired or did not come from this registry; reload the page and retry")
 
 

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..access import Action, may_manage_tokens
+from sqlalchemy.orm import Session
+
+from ..access import Action, Principal, may_manage_tokens
 from ..errors import Forbidden, InvalidInput, NotFound
+from ..names import row_id
+from ..orm import User
 from ..services import collections, images, stats, users
 from ..services.collections import require_user
 from .base import BaseHandler
@@ -50,172 +54,258 @@ class ApiHandler(BaseHandler):
         self.finish()
 
 
+def me(session: Session, principal: Principal) -> dict[str, Any]:
+    user = session.get(User, require_user(principal).id)
+    if user is None:
+        raise NotFound("this account no longer exists")
+    return user_json(user)
+
+
+def my_tokens(session: Session, principal: Principal) -> dict[str, Any]:
+    return {"items": [token_json(t) for t in users.list_tokens(session, require_user(principal))]}
+
+
+def new_token(
+    session: Session, principal: Principal, secret_key: bytes, name: str, scope: str, expires: float | None
+) -> dict[str, Any]:
+    user = require_user(principal)
+    if not may_manage_tokens(principal):
+        raise Forbidden("creating tokens needs an admin-scoped token or a signed-in session")
+    row, token = users.create_token(session, user, secret_key, name=name, scope=scope, expires_in_days=expires)
+    return {**token_json(row), "token": token}
+
+
 class UserHandler(ApiHandler):
-    def get(self) -> None:
-        self.write_json(user_json(require_user(self.principal)))
+    async def get(self) -> None:
+        self.write_json(await self.read_db(me, self.principal))
 
 
 class TokensHandler(ApiHandler):
-    def get(self) -> None:
-        user = require_user(self.principal)
-        self.write_json({"items": [token_json(t) for t in users.list_tokens(self.db, user)]})
+    async def get(self) -> None:
+        self.write_json(await self.read_db(my_tokens, self.principal))
 
-    def post(self) -> None:
-        user = require_user(self.principal)
-        if not may_manage_tokens(self.principal):
-            raise Forbidden("creating tokens needs an admin-scoped token or a signed-in session")
+    async def post(self) -> None:
+        require_user(self.principal)
         body = self.json_body()
         expires = body.get("expires_in_days")
         if expires is not None and (isinstance(expires, bool) or not isinstance(expires, int | float)):
             raise InvalidInput("'expires_in_days' must be a number")
-        row, token = users.create_token(
-            self.db,
-            user,
+        created = await self.write_db(
+            new_token,
+            self.principal,
             self.registry.secret_key,
-            name=self.field(body, "name", str, "token"),
-            scope=self.field(body, "scope", str, "read"),
-            expires_in_days=expires,
+            self.field(body, "name", str, "token"),
+            self.field(body, "scope", str, "read"),
+            expires,
         )
-        self.db.commit()
-        self.write_json({**token_json(row), "token": token}, 201)
+        self.write_json(created, 201)
 
 
 class TokenHandler(ApiHandler):
-    def delete(self, token_id: str) -> None:
-        users.revoke_token(self.db, self.principal, int(token_id))
-        self.db.commit()
+    async def delete(self, token_id: str) -> None:
+        require_user(self.principal)
+        await self.write_db(users.revoke_token, self.principal, row_id(token_id, "token"))
         self.no_content()
 
 
+def collection_page(
+    session: Session, principal: Principal, query: str | None, sort: str, page: int, per_page: int
+) -> dict[str, Any]:
+    items, total = collections.list_collections(
+        session, principal, query=query, sort=sort, offset=(page - 1) * per_page, limit=per_page
+    )
+    return {
+        "items": [collection_json(s) for s in items],
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+        "pages": -(-total // per_page),
+    }
+
+
+def collection_detail(session: Session, principal: Principal, name: str) -> dict[str, Any]:
+    collection = collections.get_visible(session, principal, name)
+    body = collection_json(collections.summarise(session, collection))
+    body["containers_list"] = [container_json(c) for c in collections.list_containers(session, collection)]
+    return body
+
+
+def create_collection(
+    session: Session, principal: Principal, name: str, description: str, private: bool | None
+) -> dict[str, Any]:
+    collection = collections.create_collection(session, principal, name, description=description, private=private)
+    return collection_json(collections.summarise(session, collection))
+
+
+def update_collection(
+    session: Session, principal: Principal, name: str, description: str | None, private: bool | None
+) -> dict[str, Any]:
+    collection = collections.update_collection(session, principal, name, description=description, private=private)
+    return collection_json(collections.summarise(session, collection))
+
+
 class CollectionsHandler(ApiHandler):
-    def get(self) -> None:
+    async def get(self) -> None:
         page, per_page = self.paging()
-        items, total = collections.list_collections(
-            self.db,
-            self.principal,
-            query=self.get_query_argument("q", None),
-            sort=self.get_query_argument("sort", "name"),
-            offset=(page - 1) * per_page,
-            limit=per_page,
-        )
         self.write_json(
-            {
-                "items": [collection_json(s) for s in items],
-                "page": page,
-                "per_page": per_page,
-                "total": total,
-                "pages": -(-total // per_page),
-            }
+            await self.read_db(
+                collection_page,
+                self.principal,
+                self.get_query_argument("q", None),
+                self.get_query_argument("sort", "name"),
+                page,
+                per_page,
+            )
         )
 
-    def post(self) -> None:
+    async def post(self) -> None:
         body = self.json_body()
         name = self.field(body, "name", str)
         if name is None:
             raise InvalidInput("'name' is required")
-        collection = collections.create_collection(
-            self.db,
+        created = await self.write_db(
+            create_collection,
             self.principal,
             name,
-            description=self.field(body, "description", str, ""),
-            private=self.field(body, "private", bool),
+            self.field(body, "description", str, ""),
+            self.field(body, "private", bool),
         )
-        self.db.commit()
-        self.set_header("Location", f"{PREFIX}/collections/{collection.name}")
-        self.write_json(collection_json(collections.summarise(self.db, collection)), 201)
+        self.set_header("Location", f"{PREFIX}/collections/{created['name']}")
+        self.write_json(created, 201)
 
 
 class CollectionHandler(ApiHandler):
-    def get(self, name: str) -> None:
-        collection = collections.get_visible(self.db, self.principal, name)
-        body = collection_json(collections.summarise(self.db, collection))
-        body["containers_list"] = [container_json(c) for c in collections.list_containers(self.db, collection)]
-        self.write_json(body)
+    async def get(self, name: str) -> None:
+        self.write_json(await self.read_db(collection_detail, self.principal, name))
 
-    def patch(self, name: str) -> None:
+    async def patch(self, name: str) -> None:
         body = self.json_body()
-        collection = collections.update_collection(
-            self.db,
-            self.principal,
-            name,
-            description=self.field(body, "description", str),
-            private=self.field(body, "private", bool),
+        self.write_json(
+            await self.write_db(
+                update_collection,
+                self.principal,
+                name,
+                self.field(body, "description", str),
+                self.field(body, "private", bool),
+            )
         )
-        self.db.commit()
-        self.write_json(collection_json(collections.summarise(self.db, collection)))
 
-    def delete(self, name: str) -> None:
-        collections.delete_collection(self.db, self.principal, name)
-        self.db.commit()
+    async def delete(self, name: str) -> None:
+        await self.write_db(collections.delete_collection, self.principal, name)
         self.no_content()
+
+
+def container_list(session: Session, principal: Principal, collection_name: str) -> dict[str, Any]:
+    collection = collections.get_visible(session, principal, collection_name)
+    return {"items": [container_json(c) for c in collections.list_containers(session, collection)]}
+
+
+def container_detail(session: Session, principal: Principal, collection_name: str, name: str) -> dict[str, Any]:
+    collection = collections.get_visible(session, principal, collection_name)
+    container = collections.get_container(session, collection, name)
+    return container_json(container, images.list_images(session, container))
 
 
 class ContainersHandler(ApiHandler):
-    def get(self, collection_name: str) -> None:
-        collection = collections.get_visible(self.db, self.principal, collection_name)
-        self.write_json({"items": [container_json(c) for c in collections.list_containers(self.db, collection)]})
+    async def get(self, collection_name: str) -> None:
+        self.write_json(await self.read_db(container_list, self.principal, collection_name))
 
 
 class ContainerHandler(ApiHandler):
-    def get(self, collection_name: str, name: str) -> None:
-        collection = collections.get_visible(self.db, self.principal, collection_name)
-        container = collections.get_container(self.db, collection, name)
-        self.write_json(container_json(container, images.list_images(self.db, container)))
+    async def get(self, collection_name: str, name: str) -> None:
+        self.write_json(await self.read_db(container_detail, self.principal, collection_name, name))
 
-    def delete(self, collection_name: str, name: str) -> None:
-        collections.delete_container(self.db, self.principal, collection_name, name)
-        self.db.commit()
+    async def delete(self, collection_name: str, name: str) -> None:
+        await self.write_db(collections.delete_container, self.principal, collection_name, name)
         self.no_content()
+
+
+def image_detail(
+    session: Session, principal: Principal, collection: str, container: str, ref: str, arch: str | None
+) -> dict[str, Any]:
+    return image_json(images.resolve(session, principal, collection, container, ref, arch))
 
 
 class ImageHandler(ApiHandler):
-    def get(self, collection_name: str, container_name: str, ref: str) -> None:
-        image = images.resolve(self.db, self.principal, collection_name, container_name, ref, self.arch_argument())
-        self.write_json(image_json(image))
+    async def get(self, collection_name: str, container_name: str, ref: str) -> None:
+        self.write_json(
+            await self.read_db(
+                image_detail, self.principal, collection_name, container_name, ref, self.arch_argument()
+            )
+        )
 
-    def delete(self, collection_name: str, container_name: str, ref: str) -> None:
-        images.delete_image(self.db, self.principal, collection_name, container_name, ref, self.arch_argument())
-        self.db.commit()
+    async def delete(self, collection_name: str, container_name: str, ref: str) -> None:
+        await self.write_db(
+            images.delete_image, self.principal, collection_name, container_name, ref, self.arch_argument()
+        )
         self.no_content()
 
 
+def tag_list(session: Session, principal: Principal, collection_name: str, container_name: str) -> dict[str, Any]:
+    collection = collections.get_visible(session, principal, collection_name)
+    container = collections.get_container(session, collection, container_name)
+    return {"items": tags_json(container)}
+
+
+def put_tag(
+    session: Session,
+    principal: Principal,
+    collection: str,
+    container: str,
+    tag: str,
+    digest: str,
+    arch: str | None,
+    frozen: bool | None,
+) -> dict[str, Any]:
+    """Point ``tag`` at ``digest``, and freeze or unfreeze it if asked; the freeze is checked before the tag
+    moves, so a refused freeze does not leave the tag moved."""
+    if frozen is not None:
+        images.resolve(session, principal, collection, container, digest, arch, Action.FREEZE)
+    row = images.tag_image(session, principal, collection, container, tag, digest, arch)
+    if frozen is not None:
+        row = images.set_frozen(session, principal, collection, container, tag, frozen, row.arch)
+    return tag_json(row)
+
+
 class TagsHandler(ApiHandler):
-    def get(self, collection_name: str, container_name: str) -> None:
-        collection = collections.get_visible(self.db, self.principal, collection_name)
-        container = collections.get_container(self.db, collection, container_name)
-        self.write_json({"items": tags_json(container)})
+    async def get(self, collection_name: str, container_name: str) -> None:
+        self.write_json(await self.read_db(tag_list, self.principal, collection_name, container_name))
 
 
 class TagHandler(ApiHandler):
-    def put(self, collection_name: str, container_name: str, tag: str) -> None:
+    async def put(self, collection_name: str, container_name: str, tag: str) -> None:
         body = self.json_body()
         digest = self.field(body, "digest", str)
         if digest is None:
             raise InvalidInput("'digest' is required")
-        arch, frozen = self.field(body, "arch", str), self.field(body, "frozen", bool)
-        if frozen is not None:
-            # Asked before tagging, so that a refused freeze does not leave the tag moved.
-            images.resolve(self.db, self.principal, collection_name, container_name, digest, arch, Action.FREEZE)
-        row = images.tag_image(self.db, self.principal, collection_name, container_name, tag, digest, arch)
-        if frozen is not None:
-            row = images.set_frozen(self.db, self.principal, collection_name, container_name, tag, frozen, row.arch)
-            self.db.commit()
-        self.write_json(tag_json(row))
+        self.write_json(
+            await self.write_db(
+                put_tag,
+                self.principal,
+                collection_name,
+                container_name,
+                tag,
+                digest,
+                self.field(body, "arch", str),
+                self.field(body, "frozen", bool),
+            )
+        )
 
-    def delete(self, collection_name: str, container_name: str, tag: str) -> None:
-        images.untag(self.db, self.principal, collection_name, container_name, tag, self.arch_argument())
-        self.db.commit()
+    async def delete(self, collection_name: str, container_name: str, tag: str) -> None:
+        await self.write_db(
+            images.untag, self.principal, collection_name, container_name, tag, self.arch_argument()
+        )
         self.no_content()
 
 
 class StatsHandler(ApiHandler):
-    def get(self) -> None:
+    async def get(self) -> None:
         days = self.int_argument("days", 30, 1, stats.MAX_DAYS)
-        self.write_json(stats.registry_stats(self.db, self.principal, days))
+        self.write_json(await self.read_db(stats.registry_stats, self.principal, days))
 
 
 class ApiNotFoundHandler(ApiHandler):
-    def prepare(self) -> None:
+    async def prepare(self) -> None:
         raise NotFound("no such endpoint")
 
 

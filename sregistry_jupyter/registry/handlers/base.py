@@ -7,22 +7,24 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.orm import Session
 from tornado import web
 
-from .. import tokens
+from .. import credentials
 from ..access import ANONYMOUS, Principal
 from ..auth import sessions
 from ..context import Registry
 from ..errors import Forbidden, InvalidInput, NotFound, RegistryError, TooLarge, Unauthorized
-from ..services import users
+from ..services.images import Pull
 
 log = logging.getLogger("sregistry_jupyter")
 
-TOKEN_SCHEMES = ("bearer", "token")
+P = ParamSpec("P")
+T = TypeVar("T")
 UNSTORABLE_RE = re.compile("[\x00\ud800-\udfff]")
 
 
@@ -51,12 +53,17 @@ class BaseHandler(web.RequestHandler):
     """Handlers receive bodies as a stream so that limits apply before anything is buffered.
 
     Ordinary handlers collect at most ``Registry.max_json_body`` bytes; upload handlers override
-    ``data_received`` to stream into blob storage instead.
+    ``data_received`` to stream into blob storage instead. ``prepare`` recognises the caller once, for
+    every surface (``identify``), and ``admit`` applies the policy, the terms of service and the request
+    limits to whoever it is. Database work goes through ``read`` and ``write`` (see ``database``): a
+    handler never holds a session itself.
     """
 
     streams_body = False
     rate_limited = True
-    _db: Session | None = None
+    checks_xsrf_in_form = False
+    allowed_before_terms = False
+    session_key: str | None = None
     _principal: Principal | None = None
     _counted = False
 
@@ -64,11 +71,13 @@ class BaseHandler(web.RequestHandler):
     def registry(self) -> Registry:
         return self.settings["registry"]
 
-    @property
-    def db(self) -> Session:
-        if self._db is None:
-            self._db = self.registry.session_factory()
-        return self._db
+    async def read_db(self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``work(session, *args)`` on the read pool; it must not write."""
+        return await self.registry.database.read(work, *args, **kwargs)
+
+    async def write_db(self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``work(session, *args)`` on the write pool, committed if it returns."""
+        return await self.registry.database.write(work, *args, **kwargs)
 
     def set_default_headers(self) -> None:
         self.set_header("X-Content-Type-Options", "nosniff")
@@ -78,28 +87,69 @@ class BaseHandler(web.RequestHandler):
         self.registry.in_flight.count += 1
         self._counted = True
         self._body = bytearray()
+        self.check_host()
         if not self.streams_body and self.request.method in ("POST", "PUT", "PATCH", "DELETE"):
             self.limit_body(self.registry.max_json_body)
         try:
-            self._principal = self.authenticate()  # a bad token is refused everywhere, not only where a user is needed
+            principal = await self.identify()
         except Unauthorized:
-            self.count_request(ANONYMOUS)  # failed credentials spend the address's budget: guessing is slowed
+            await self.spend(ANONYMOUS)  # failed credentials spend the address's budget: guessing is slowed
             raise
-        if not self.counts_request_later():
-            self.count_request(self._principal)
+        if principal is not None:
+            await self.admit(principal)
 
-    def count_request(self, principal: Principal) -> None:
+    async def identify(self) -> Principal | None:
+        """Who is asking, by the credentials this surface accepts: a bearer token (a registry token or
+        one the authenticator recognises), else a browser session, else nobody. Surfaces override this;
+        None means the caller is identified later from what the body says (``admit`` is called then)."""
+        credential = credentials.bearer_credential(self.request.headers.get("Authorization"))
+        if credential is not None:
+            return await credentials.from_bearer(self, credential)
+        return await self.session_principal() or ANONYMOUS
+
+    async def session_principal(self) -> Principal | None:
+        """The person whose live browser session came with the request; writes must prove (XSRF) that
+        they come from the registry's own pages."""
+        principal = await credentials.from_session(self)
+        if principal is not None and self.request.method in sessions.UNSAFE_METHODS and not self.checks_xsrf_in_form:
+            sessions.check_xsrf(self, self.request.headers.get(sessions.XSRF_HEADER))
+        return principal
+
+    async def admit(self, principal: Principal) -> None:
+        """Let ``principal`` in under the registry's policy: the terms of service, then the request limits."""
+        principal = replace(principal, policy=self.registry.policy)
+        self._principal = principal
+        if principal.user is not None:
+            self.check_terms(principal)
+        await self.spend(principal)
+
+    async def spend(self, principal: Principal) -> None:
         """Spend one request of the caller's budget (its token or user; its address only if anonymous).
 
         Capability URLs set ``rate_limited`` false: the request that issued the link was counted, and
         the link itself carries no identity, so counting it would charge a user's push to their address.
         """
         if self.rate_limited:
-            self.registry.limiter.check_request(self.db, principal, self.remote_addr)
+            await self.registry.limiter.check_request(principal, self.remote_addr)
 
-    def counts_request_later(self) -> bool:
-        """True where the caller is identified only later (by a signature over fields of the request)."""
-        return False
+    async def count_pull(self, pull: Pull, share_id: int | None = None) -> None:
+        """Count a download against the weekly pull limits (TooManyRequests past them) and note it for
+        the write-behind bookkeeping: its image's (and share link's) download count and its audit event."""
+        await self.registry.limiter.check_pull(self.principal, pull.target, self.remote_addr)
+        self.registry.bookkeeping.note_pull(pull.image_id, pull.event(self.principal, self.remote_addr), share_id)
+
+    def check_host(self) -> None:
+        """Refuse a ``Host`` the registry does not answer to, unless its URL is configured: generated links
+        (downloads, uploads, invitations) are built from the host, so a forged one must not reach them."""
+        registry = self.registry
+        if registry.public_url:
+            return
+        host = self.request.host_name.lower().strip("[]")
+        if host not in registry.allowed_hosts:
+            raise InvalidInput(
+                f"this registry does not answer to the host {host!r}; "
+                "its staff can set RegistryApp.public_url or add the name to RegistryApp.allowed_hosts"
+            )
 
     def limit_body(self, limit: int) -> None:
         """Refuse a body larger than ``limit`` before reading it, and cap one without a length."""
@@ -118,7 +168,7 @@ class BaseHandler(web.RequestHandler):
         """The body as a JSON object, whatever the Content-Type says (the library client sends none)."""
         try:
             value = json.loads(bytes(self._body) or b"{}")
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        except (UnicodeDecodeError, ValueError, RecursionError) as error:
             raise InvalidInput(f"the body is not valid JSON: {error}") from None
         if not isinstance(value, dict):
             raise InvalidInput("the body must be a JSON object")
@@ -128,47 +178,13 @@ class BaseHandler(web.RequestHandler):
 
     @property
     def principal(self) -> Principal:
-        if self._principal is None:
-            self._principal = self.authenticate()
-        return self._principal
-
-    def authenticate(self) -> Principal:
-        """Who is asking: a registry token, a credential the authenticator knows, a session, or nobody."""
-        principal = self.credential_principal() or self.session_principal() or ANONYMOUS
-        if principal.user is not None:
-            self.check_terms(principal)
-        return principal
-
-    def credential_principal(self) -> Principal | None:
-        header = self.request.headers.get("Authorization")
-        if not header:
-            return None
-        scheme, _, credential = header.strip().partition(" ")
-        credential = credential.strip()
-        if scheme.lower() not in TOKEN_SCHEMES:
-            return None
-        authenticator = self.registry.authenticator
-        if tokens.key_id_of(credential) is None and authenticator is not None:
-            outside = authenticator.authenticate_bearer(self, credential)
-            if outside is not None:
-                return replace(outside, policy=self.registry.policy)
-        return replace(users.authenticate_token(self.db, credential), policy=self.registry.policy)
-
-    def session_principal(self) -> Principal | None:
-        user = sessions.session_user(self)
-        if user is None:
-            return None
-        if self.request.method in sessions.UNSAFE_METHODS and not self.checks_xsrf_in_form:
-            sessions.check_xsrf(self, self.request.headers.get(sessions.XSRF_HEADER))
-        return Principal(user, "admin", policy=self.registry.policy, via="session")
-
-    checks_xsrf_in_form = False
-    allowed_before_terms = False
+        """The caller, once ``admit`` has let them in; nobody before that."""
+        return self._principal or ANONYMOUS
 
     def check_terms(self, principal: Principal) -> None:
         """Until a person has accepted the terms of service, nothing works for them but the terms page."""
         user = principal.user
-        if not self.registry.terms_of_service or user is None or user.is_robot or user.terms_accepted_at:
+        if not self.registry.terms_of_service or user is None or user.is_robot or user.terms_accepted:
             return
         if not self.allowed_before_terms:
             raise Forbidden("accept the terms of service first: sign in to the registry's web pages at /terms")
@@ -210,8 +226,6 @@ class BaseHandler(web.RequestHandler):
             message = error.log_message or self._reason
         elif status_code >= 500:
             code, message = "INTERNAL", "internal error; the registry log has details"
-        if self._db is not None:
-            self._db.rollback()
         body_future = getattr(self.request, "_body_future", None)
         if body_future is not None and not body_future.done():
             # Tornado drops the connection rather than read a refused body; say so, or a keep-alive
@@ -225,9 +239,6 @@ class BaseHandler(web.RequestHandler):
         self.finish(json.dumps(self.error_body(status, code, message)))
 
     def on_finish(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
         if self._counted:
             self.registry.in_flight.count -= 1
             self._counted = False

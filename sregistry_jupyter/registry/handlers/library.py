@@ -10,15 +10,17 @@ Content-Type and are parsed regardless.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ... import __version__
 from ..access import Action, Principal, can, visible_collections
 from ..errors import Conflict, InvalidInput, NotFound, TooLarge, Unauthorized
 from ..names import validate_name
-from ..orm import Collection, Container, Image, Tag, UploadSession, User
+from ..orm import Collection, Container, Image, Tag, UploadSession
 from ..ranges import parse_range
 from ..services import collections, images, library
 from ..signing import sign, verify
@@ -26,7 +28,7 @@ from ..storage import BlobInfo
 from .base import BaseHandler
 from .serialize import when
 from .streaming import ReceivesBlob, declared_size
-from .transfer import commit_blob, sif_metadata, stream_blob
+from .transfer import Download, commit_blob, sif_metadata, stream_blob
 
 API_VERSION = "2.0.0-alpha.2"
 DOWNLOAD_TTL = 300
@@ -53,11 +55,8 @@ class LibraryHandler(BaseHandler):
             self.get_query_argument("signature", None),
         )
 
-    def resolve_ref(self, raw_ref: str) -> Image:
-        """The uploaded image a library ref names, for ``?arch=`` if given, if the caller may pull it."""
-        ref = library.parse_ref(raw_ref)
-        arch = self.get_query_argument("arch", None) or None
-        return images.resolve(self.db, self.principal, ref.collection, ref.container, ref.tag, arch)
+    def arch(self) -> str | None:
+        return self.get_query_argument("arch", None) or None
 
     def require_user(self) -> None:
         if not self.principal.authenticated:
@@ -199,7 +198,10 @@ class VersionHandler(LibraryHandler):
 
 
 class TokenStatusHandler(LibraryHandler):
-    """``apptainer remote login`` checks a token here: 200 if it is valid, 401 otherwise."""
+    """``apptainer remote login`` checks a token here: 200 if it is valid, 401 otherwise. A person who has
+    not yet accepted the terms still has a good token: the refusal comes when it is used, saying why."""
+
+    allowed_before_terms = True
 
     def get(self) -> None:
         self.require_user()
@@ -220,83 +222,99 @@ class EntitiesHandler(LibraryHandler):
         self.data(entity_json(validate_name(name if isinstance(name, str) else "", "entity name")))
 
 
+def visible_collection(session: Session, principal: Principal, name: str) -> dict[str, Any]:
+    return collection_json(collections.get_visible(session, principal, name))
+
+
+def ensure_collection(session: Session, principal: Principal, name: str, private: bool | None, description: str) -> Any:
+    """The collection a push goes into: an existing one the caller may push to, or a new one of theirs."""
+    existing = collections.find_collection(session, name)
+    if existing is not None:
+        if not can(session, principal, Action.PUSH, existing):
+            raise Conflict(f"collection {name!r} exists and you may not push to it")
+        return collection_json(existing)
+    created = collections.create_collection(session, principal, name, private=private, description=description)
+    return collection_json(created)
+
+
 class CollectionHandler(LibraryHandler):
-    def get(self, _entity: str, name: str) -> None:
-        self.data(collection_json(collections.get_visible(self.db, self.principal, name)))
+    async def get(self, _entity: str, name: str) -> None:
+        self.data(await self.read_db(visible_collection, self.principal, name))
 
 
 class CollectionsHandler(LibraryHandler):
-    def post(self) -> None:
+    async def post(self) -> None:
         self.require_user()
         body = self.json_body()
         name = body.get("name")
         name = validate_name(name if isinstance(name, str) else "", "collection name")
-        existing = collections.find_collection(self.db, name)
-        if existing is not None:
-            if not can(self.db, self.principal, Action.PUSH, existing):
-                raise Conflict(f"collection {name!r} exists and you may not push to it")
-            self.data(collection_json(existing))
-            return
-        created = collections.create_collection(
-            self.db,
-            self.principal,
-            name,
-            private=True if body.get("private") is True else None,  # the client always sends false
-            description=description_of(body),
-        )
-        self.db.commit()
-        self.data(collection_json(created))
+        private = True if body.get("private") is True else None  # the client always sends false
+        self.data(await self.write_db(ensure_collection, self.principal, name, private, description_of(body)))
+
+
+def visible_container(session: Session, principal: Principal, collection: str, name: str) -> dict[str, Any]:
+    return container_json(library.find_container(session, principal, collection, name))
+
+
+def new_container(session: Session, principal: Principal, collection_id: str, name: str, description: str) -> Any:
+    return container_json(library.create_container(session, principal, collection_id, name, description))
 
 
 class ContainerHandler(LibraryHandler):
-    def get(self, _entity: str, collection: str, name: str) -> None:
-        self.data(container_json(library.find_container(self.db, self.principal, collection, name)))
+    async def get(self, _entity: str, collection: str, name: str) -> None:
+        self.data(await self.read_db(visible_container, self.principal, collection, name))
 
 
 class ContainersHandler(LibraryHandler):
-    def post(self) -> None:
+    async def post(self) -> None:
         self.require_user()
         body = self.json_body()
         name, collection_id = required_strings(body, "name", "collection")
-        container = library.create_container(self.db, self.principal, collection_id, name, description_of(body))
-        self.data(container_json(container))
+        self.data(await self.write_db(new_container, self.principal, collection_id, name, description_of(body)))
+
+
+def resolve_ref(session: Session, principal: Principal, raw_ref: str, arch: str | None) -> Image:
+    """The uploaded image a library ref names, for ``arch`` if given, if the caller may pull it."""
+    ref = library.parse_ref(raw_ref)
+    return images.resolve(session, principal, ref.collection, ref.container, ref.tag, arch)
+
+
+def ref_image(session: Session, principal: Principal, raw_ref: str, arch: str | None) -> dict[str, Any]:
+    return image_json(resolve_ref(session, principal, raw_ref, arch))
+
+
+def delete_ref(session: Session, principal: Principal, raw_ref: str, arch: str | None) -> None:
+    ref = library.parse_ref(raw_ref)
+    images.delete_ref(session, principal, ref.collection, ref.container, ref.tag, arch)
+
+
+def new_image(session: Session, principal: Principal, container_id: str, digest: str, description: str) -> Any:
+    return image_json(library.create_image(session, principal, container_id, digest, description))
 
 
 class ImageHandler(LibraryHandler):
-    def get(self, raw_ref: str) -> None:
-        self.data(image_json(self.resolve_ref(raw_ref)))
+    async def get(self, raw_ref: str) -> None:
+        self.data(await self.read_db(ref_image, self.principal, raw_ref, self.arch()))
 
-    def delete(self, raw_ref: str) -> None:
-        ref = library.parse_ref(raw_ref)
-        images.delete_ref(
-            self.db,
-            self.principal,
-            ref.collection,
-            ref.container,
-            ref.tag,
-            self.get_query_argument("arch", None) or None,
-        )
-        self.db.commit()
+    async def delete(self, raw_ref: str) -> None:
+        await self.write_db(delete_ref, self.principal, raw_ref, self.arch())
         self.data({})
 
 
 class ImagesHandler(LibraryHandler):
-    def post(self) -> None:
+    async def post(self) -> None:
         self.require_user()
         body = self.json_body()
         digest, container_id = required_strings(body, "hash", "container")
-        image = library.create_image(self.db, self.principal, container_id, digest, description_of(body))
-        self.data(image_json(image))
+        self.data(await self.write_db(new_image, self.principal, container_id, digest, description_of(body)))
 
 
 class ReceivesImage(ReceivesBlob, LibraryHandler):
     """A handler whose body is a whole image, streamed into a blob writer and published once it has arrived."""
 
     def receive_image(self, digest: str, size: int) -> None:
-        """Stream the body into a new blob writer; the transaction ends first, so that no database
-        connection or snapshot is held for the length of the upload."""
+        """Stream the body into a new blob writer (no database session is held while it arrives)."""
         self.digest, self.size = digest, size
-        self.db.rollback()
         self.writer = self.registry.store.writer()
         self.receive_into(self.writer, size)
 
@@ -304,6 +322,23 @@ class ReceivesImage(ReceivesBlob, LibraryHandler):
         """The published blob and its SIF metadata, once every byte of the body is stored."""
         await self.received()
         return await commit_blob(self.registry.store, self.writer.commit, self.digest, self.size)
+
+
+@dataclass(frozen=True)
+class UploadTarget:
+    """The image an upload is for, as the push checks left it."""
+
+    image_id: int
+    digest: str
+
+
+def push_target(session: Session, principal: Principal, image_id: str) -> UploadTarget:
+    image = library.get_image_by_id(session, principal, image_id, Action.PUSH)
+    return UploadTarget(image.id, image.digest)
+
+
+def ref_download(session: Session, principal: Principal, raw_ref: str, arch: str | None) -> Download:
+    return Download.of(resolve_ref(session, principal, raw_ref, arch))
 
 
 class ImageFileHandler(ReceivesImage):
@@ -314,27 +349,27 @@ class ImageFileHandler(ReceivesImage):
         if self.request.method != "POST":
             return
         self.require_user()
-        image = library.get_image_by_id(self.db, self.principal, self.path_args[0], Action.PUSH)
+        target = await self.read_db(push_target, self.principal, self.path_args[0])
         size = declared_size(self.request.headers.get("Content-Length"))
         if size > self.registry.max_upload_size:
             raise TooLarge(f"images may be at most {self.registry.max_upload_size} bytes")
-        self.image_id = image.id
-        self.receive_image(image.digest, size)
+        self.image_id = target.image_id
+        self.receive_image(target.digest, size)
 
     async def post(self, _image_id: str) -> None:
         blob, sif = await self.received_image()
-        library.record_upload(self.db, self.principal, self.image_id, blob, sif, self.remote_addr)
+        await self.write_db(library.record_upload, self.principal, self.image_id, blob, sif, self.remote_addr)
         self.data({})
 
     async def get(self, raw_ref: str) -> None:
-        image = self.resolve_ref(raw_ref)
-        images.record_pull(self.db, self.principal, image, self.remote_addr, self.registry.limiter)
+        download = await self.read_db(ref_download, self.principal, raw_ref, self.arch())
+        await self.count_pull(download.pull)
         if not self.registry.library_redirect:
-            await self.send_bytes(image.digest, image.size)
+            await self.send_bytes(download.digest, download.size)
             return
-        location = self.registry.store.redirect_url(image.digest, DOWNLOAD_TTL)
+        location = self.registry.store.redirect_url(download.digest, DOWNLOAD_TTL)
         if location is None:
-            location = self.signed_url("GET", f"/v1/blobs/{image.digest}", DOWNLOAD_TTL)
+            location = self.signed_url("GET", f"/v1/blobs/{download.digest}", DOWNLOAD_TTL)
         self.redirect(location, status=303)
 
     async def send_bytes(self, digest: str, size: int) -> None:
@@ -342,7 +377,6 @@ class ImageFileHandler(ReceivesImage):
         self.set_header("Content-Type", "application/octet-stream")
         self.set_header("Content-Length", str(size))
         self.set_header("ETag", f'"{digest}"')
-        self.db.close()
         await stream_blob(self, self.registry.store, digest, 0, size)
 
 
@@ -374,39 +408,79 @@ class SignedBlobHandler(LibraryHandler):
 
     async def get(self, digest: str) -> None:
         first, last = self.prepare_blob(digest)
-        self.db.close()
         await stream_blob(self, self.registry.store, digest, first, last - first + 1)
+
+
+def start_single_upload(session: Session, principal: Principal, image_id: str, size: int, sha256: Any) -> str:
+    """Open a single-part upload of the image's bytes; returns the upload's id."""
+    image = library.get_image_by_id(session, principal, image_id, Action.PUSH)
+    if sha256 is not None and f"sha256.{sha256}" != image.digest:
+        raise InvalidInput("'sha256sum' does not match the image's hash")
+    return library.open_upload(session, principal, image, "single", size).id
+
+
+def file_size(body: dict[str, Any], max_size: int) -> int:
+    size = body.get("filesize")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise InvalidInput("'filesize' must be a non-negative integer")
+    if size > max_size:
+        raise TooLarge(f"images may be at most {max_size} bytes")
+    return size
 
 
 class UploadStartHandler(LibraryHandler):
     """``POST v2/imagefile/{id}``: hand out a signed URL the client PUTs the whole file to."""
 
-    def post(self, image_id: str) -> None:
+    async def post(self, image_id: str) -> None:
         self.require_user()
-        image = library.get_image_by_id(self.db, self.principal, image_id, Action.PUSH)
         body = self.json_body()
-        size, sha256 = body.get("filesize"), body.get("sha256sum")
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise InvalidInput("'filesize' must be a non-negative integer")
-        if size > self.registry.max_upload_size:
-            raise TooLarge(f"images may be at most {self.registry.max_upload_size} bytes")
-        if sha256 is not None and f"sha256.{sha256}" != image.digest:
-            raise InvalidInput("'sha256sum' does not match the image's hash")
-        upload = library.open_upload(self.db, self.principal, image, "single", size)
-        self.data({"uploadURL": self.signed_url("PUT", f"/v2/uploads/{upload.id}", UPLOAD_TTL)})
+        size = file_size(body, self.registry.max_upload_size)
+        upload_id = await self.write_db(start_single_upload, self.principal, image_id, size, body.get("sha256sum"))
+        self.data({"uploadURL": self.signed_url("PUT", f"/v2/uploads/{upload_id}", UPLOAD_TTL)})
+
+
+def uploaded_container(session: Session, principal: Principal, image_id: str) -> tuple[str, str]:
+    """The collection and container of an image whose bytes have arrived."""
+    image = library.get_image_by_id(session, principal, image_id, Action.PUSH)
+    if not image.uploaded:
+        raise InvalidInput("the image's bytes have not arrived")
+    return image.container.collection.name, image.container.name
 
 
 class UploadCompleteHandler(LibraryHandler):
-    def put(self, image_id: str) -> None:
+    async def put(self, image_id: str) -> None:
         self.require_user()
-        image = library.get_image_by_id(self.db, self.principal, image_id, Action.PUSH)
-        if not image.uploaded:
-            raise InvalidInput("the image's bytes have not arrived")
-        self.data({"quota": {"quotaTotal": 0, "quotaUsage": 0}, "containerUrl": self.container_url(image)})
+        collection, container = await self.read_db(uploaded_container, self.principal, image_id)
+        url = f"{self.base_url()}/api/v1/collections/{collection}/containers/{container}"
+        self.data({"quota": {"quotaTotal": 0, "quotaUsage": 0}, "containerUrl": url})
 
-    def container_url(self, image: Image) -> str:
-        container = image.container
-        return f"{self.base_url()}/api/v1/collections/{container.collection.name}/containers/{container.name}"
+
+@dataclass(frozen=True)
+class OpenUpload:
+    """An upload session in progress, as its part and file handlers need it."""
+
+    id: str
+    image_id: int
+    declared_size: int
+    declared_digest: str
+    part_size: int
+    total_parts: int
+
+    @classmethod
+    def of(cls, upload: UploadSession) -> OpenUpload:
+        parts = upload.parts or {}
+        return cls(
+            upload.id,
+            upload.image_id,
+            upload.declared_size,
+            upload.declared_digest,
+            parts.get("partSize", 0),
+            parts.get("totalParts", 0),
+        )
+
+
+def open_session(session: Session, upload_id: str, kind: str) -> OpenUpload:
+    return OpenUpload.of(library.get_upload(session, upload_id, kind))
 
 
 class SignedUploadHandler(ReceivesImage):
@@ -417,53 +491,53 @@ class SignedUploadHandler(ReceivesImage):
     async def prepare(self) -> None:
         await super().prepare()
         self.check_signature("PUT")
-        upload = library.get_upload(self.db, self.path_args[0], "single")
+        upload = await self.read_db(open_session, self.path_args[0], "single")
         size = declared_size(self.request.headers.get("Content-Length"))
         if size != upload.declared_size:
             raise InvalidInput(f"the upload was announced as {upload.declared_size} bytes, not {size}")
-        self.upload_id, self.image_id = upload.id, upload.image_id
+        self.upload_id = upload.id
         self.receive_image(upload.declared_digest, size)
 
     async def put(self, _upload_id: str) -> None:
         blob, sif = await self.received_image()
-        finish_upload(self, self.upload_id, self.image_id, blob, sif)
+        await self.write_db(library.record_session_upload, self.upload_id, blob, sif, self.remote_addr)
         self.data({})
 
 
-def finish_upload(handler: LibraryHandler, upload_id: str, image_id: int, blob: Any, sif: Any) -> None:
-    """Record the image as uploaded, on behalf of the user who started the upload."""
-    upload = handler.db.get(UploadSession, upload_id)
-    user = handler.db.get(User, upload.user_id) if upload and upload.user_id else None
-    library.record_upload(handler.db, Principal(user, "write"), image_id, blob, sif, handler.remote_addr)
-    if upload is not None:
-        upload.state = "done"
-        handler.db.commit()
+def start_multipart(
+    session: Session, principal: Principal, image_id: str, size: int, part_size: int
+) -> tuple[str, dict[str, int]]:
+    image = library.get_image_by_id(session, principal, image_id, Action.PUSH)
+    layout = library.multipart_layout(size, part_size)
+    return library.open_upload(session, principal, image, "multipart", size, layout).id, layout
+
+
+def image_upload(session: Session, principal: Principal, image_id: str, upload_id: Any) -> OpenUpload:
+    """An open multipart upload of the image, if the caller may push it."""
+    image = library.get_image_by_id(session, principal, image_id, Action.PUSH)
+    upload = library.get_upload(session, str(upload_id or ""), "multipart")
+    if upload.image_id != image.id:
+        raise NotFound("no such upload in progress")
+    return OpenUpload.of(upload)
 
 
 class MultipartHandler(LibraryHandler):
     """``POST``: start a multipart upload. ``PUT``: a signed URL for one part."""
 
-    def post(self, image_id: str) -> None:
+    async def post(self, image_id: str) -> None:
         self.require_user()
-        image = library.get_image_by_id(self.db, self.principal, image_id, Action.PUSH)
-        size = self.json_body().get("filesize")
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise InvalidInput("'filesize' must be a non-negative integer")
-        if size > self.registry.max_upload_size:
-            raise TooLarge(f"images may be at most {self.registry.max_upload_size} bytes")
-        layout = library.multipart_layout(size, self.registry.multipart_part_size)
-        upload = library.open_upload(self.db, self.principal, image, "multipart", size, layout)
-        self.registry.store.start_assembly(upload.id, size)
-        self.data({"uploadID": upload.id, **layout, "options": {"s3compliant": "false"}})
+        size = file_size(self.json_body(), self.registry.max_upload_size)
+        upload_id, layout = await self.write_db(
+            start_multipart, self.principal, image_id, size, self.registry.multipart_part_size
+        )
+        await asyncio.get_running_loop().run_in_executor(None, self.registry.store.start_assembly, upload_id, size)
+        self.data({"uploadID": upload_id, **layout, "options": {"s3compliant": "false"}})
 
-    def put(self, image_id: str) -> None:
+    async def put(self, image_id: str) -> None:
         self.require_user()
-        image = library.get_image_by_id(self.db, self.principal, image_id, Action.PUSH)
         body = self.json_body()
-        upload = library.get_upload(self.db, str(body.get("uploadID", "")), "multipart")
+        upload = await self.read_db(image_upload, self.principal, image_id, body.get("uploadID"))
         number, length = body.get("partNumber"), body.get("partSize")
-        if upload.image_id != image.id:
-            raise NotFound("no such upload in progress")
         _, expected = part_span(upload, number)
         if length != expected:
             raise InvalidInput(f"part {number} is {expected} bytes, not {length}")
@@ -471,14 +545,13 @@ class MultipartHandler(LibraryHandler):
         self.data({"presignedURL": self.signed_url("PUT", path, UPLOAD_TTL)})
 
 
-def part_span(upload: UploadSession, number: Any) -> tuple[int, int]:
+def part_span(upload: OpenUpload, number: Any) -> tuple[int, int]:
     """Offset and length of part ``number`` (1-based) of a multipart upload."""
-    parts = upload.parts or {}
-    part_size, total = parts.get("partSize", 0), parts.get("totalParts", 0)
+    total = upload.total_parts
     if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= total:
         raise InvalidInput(f"part numbers run from 1 to {total}")
-    offset = (number - 1) * part_size
-    return offset, min(part_size, upload.declared_size - offset)
+    offset = (number - 1) * upload.part_size
+    return offset, min(upload.part_size, upload.declared_size - offset)
 
 
 class SignedPartHandler(ReceivesBlob, LibraryHandler):
@@ -490,12 +563,11 @@ class SignedPartHandler(ReceivesBlob, LibraryHandler):
         await super().prepare()
         self.check_signature("PUT")
         upload_id, number = self.path_args
-        upload = library.get_upload(self.db, upload_id, "multipart")
+        upload = await self.read_db(open_session, upload_id, "multipart")
         offset, length = part_span(upload, int(number))
         size = declared_size(self.request.headers.get("Content-Length"))
         if size != length:
             raise InvalidInput(f"part {number} is {length} bytes, not {size}")
-        self.db.rollback()
         self.part = self.registry.store.part_writer(upload_id, offset, length)
         self.receive_into(self.part, size)
 
@@ -506,91 +578,100 @@ class SignedPartHandler(ReceivesBlob, LibraryHandler):
         self.finish()
 
 
+def completed_numbers(completed: Any) -> list[Any]:
+    """The part numbers a ``completedParts`` list names, sorted; anything malformed lists nothing."""
+    if not isinstance(completed, list):
+        return []
+    numbers = [p.get("partNumber") for p in completed if isinstance(p, dict)]
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in numbers):
+        return []
+    return sorted(numbers)
+
+
 class MultipartCompleteHandler(LibraryHandler):
     async def put(self, image_id: str) -> None:
         self.require_user()
-        image = library.get_image_by_id(self.db, self.principal, image_id, Action.PUSH)
         body = self.json_body()
-        upload = library.get_upload(self.db, str(body.get("uploadID", "")), "multipart")
-        if upload.image_id != image.id:
-            raise NotFound("no such upload in progress")
-        completed = body.get("completedParts")
-        total = (upload.parts or {}).get("totalParts", 0)
-        numbers = (
-            sorted(p.get("partNumber") for p in completed if isinstance(p, dict)) if isinstance(completed, list) else []
-        )
-        if numbers != list(range(1, total + 1)):
-            raise InvalidInput(f"completedParts must list parts 1 to {total} once each")
-        upload_id, digest, size = upload.id, upload.declared_digest, upload.declared_size
+        upload = await self.read_db(image_upload, self.principal, image_id, body.get("uploadID"))
+        if completed_numbers(body.get("completedParts")) != list(range(1, upload.total_parts + 1)):
+            raise InvalidInput(f"completedParts must list parts 1 to {upload.total_parts} once each")
         store = self.registry.store
         loop = asyncio.get_running_loop()
-        upload.state = "committing"
-        self.db.commit()
+        await self.write_db(library.set_upload_state, upload.id, "committing")
         try:
-            blob = await loop.run_in_executor(None, store.commit_assembly, upload_id, digest, size)
+            blob = await loop.run_in_executor(
+                None, store.commit_assembly, upload.id, upload.declared_digest, upload.declared_size
+            )
         except Exception:
-            upload.state = "failed"
-            self.db.commit()
+            await self.write_db(library.set_upload_state, upload.id, "failed")
             raise
         sif = await loop.run_in_executor(None, sif_metadata, store, blob)
-        finish_upload(self, upload_id, image.id, blob, sif)
+        await self.write_db(library.record_session_upload, upload.id, blob, sif, self.remote_addr)
         self.data({"quota": {"quotaTotal": 0, "quotaUsage": 0}, "containerUrl": ""})
 
 
 class MultipartAbortHandler(LibraryHandler):
-    def put(self, image_id: str) -> None:
+    async def put(self, image_id: str) -> None:
         self.require_user()
-        image = library.get_image_by_id(self.db, self.principal, image_id, Action.PUSH)
-        upload = library.get_upload(self.db, str(self.json_body().get("uploadID", "")), "multipart")
-        if upload.image_id != image.id:
-            raise NotFound("no such upload in progress")
-        upload.state = "aborted"
-        self.db.commit()
-        self.registry.store.abort_assembly(upload.id)
+        upload = await self.read_db(image_upload, self.principal, image_id, self.json_body().get("uploadID"))
+        await self.write_db(library.set_upload_state, upload.id, "aborted")
+        await asyncio.get_running_loop().run_in_executor(None, self.registry.store.abort_assembly, upload.id)
         self.data({})
+
+
+def container_tags(session: Session, principal: Principal, container_id: str) -> dict[str, dict[str, str]]:
+    container = library.get_container_by_id(session, principal, container_id, Action.SEE)
+    tags: dict[str, dict[str, str]] = {}
+    for tag in session.scalars(select(Tag).where(Tag.container_id == container.id)):
+        tags.setdefault(tag.arch, {})[tag.name] = str(tag.image_id)
+    return tags
+
+
+def set_container_tag(
+    session: Session, principal: Principal, container_id: str, image_id: str, tag: str, arch: str | None
+) -> None:
+    container = library.get_container_by_id(session, principal, container_id, Action.TAG)
+    library.tag_image(session, principal, container, image_id, tag, arch)
 
 
 class TagsHandler(LibraryHandler):
     """v1 tags (``{tag: imageID}``, default architecture) and v2 tags (``{arch: {tag: imageID}}``)."""
 
-    def get(self, version: str, container_id: str) -> None:
-        container = library.get_container_by_id(self.db, self.principal, container_id, Action.SEE)
-        tags: dict[str, dict[str, str]] = {}
-        for tag in self.db.scalars(select(Tag).where(Tag.container_id == container.id)):
-            tags.setdefault(tag.arch, {})[tag.name] = str(tag.image_id)
+    async def get(self, version: str, container_id: str) -> None:
+        tags = await self.read_db(container_tags, self.principal, container_id)
         self.data(tags if version == "v2" else tags.get(images.DEFAULT_ARCH, {}))
 
-    def post(self, version: str, container_id: str) -> None:
+    async def post(self, version: str, container_id: str) -> None:
         self.require_user()
-        container = library.get_container_by_id(self.db, self.principal, container_id, Action.TAG)
         body = self.json_body()
         tag, image_id = required_strings(body, "Tag", "ImageID")
         arch = body.get("Arch") if version == "v2" else None
-        library.tag_image(self.db, self.principal, container, image_id, tag, arch if isinstance(arch, str) else None)
+        arch = arch if isinstance(arch, str) else None
+        await self.write_db(set_container_tag, self.principal, container_id, image_id, tag, arch)
         self.data({"Tag": tag, "ImageID": image_id})
 
 
 class SearchHandler(LibraryHandler):
-    def get(self) -> None:
+    async def get(self) -> None:
         value = (self.get_query_argument("value", "") or "").strip().lower()
         if not value:
             raise InvalidInput("search needs ?value=")
         arch = self.get_query_argument("arch", None) or None
         signed = self.get_query_argument("signed", None)
-        self.data(search(self, value, arch, signed))
+        self.data(await self.read_db(search, self.principal, value, arch, signed))
 
 
-def search(handler: LibraryHandler, value: str, arch: str | None, signed: str | None) -> dict[str, list]:
+def search(session: Session, principal: Principal, value: str, arch: str | None, signed: str | None) -> dict[str, list]:
     """Entities are not listed; collections, containers and images only where the caller may see them."""
     pattern = "%" + value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    visible = visible_collections(handler.principal)
-    found_collections = handler.db.scalars(
+    visible = visible_collections(principal)
+    found_collections = session.scalars(
         select(Collection)
         .where(visible, Collection.name.like(pattern, escape="\\"))
         .order_by(Collection.name)
         .limit(100)
     ).all()
-    found_containers = handler.db.scalars(
+    found_containers = session.scalars(
         select(Container)
         .join(Collection)
         .where(visible, Container.name.like(pattern, escape="\\"))
@@ -613,7 +694,7 @@ def search(handler: LibraryHandler, value: str, arch: str | None, signed: str | 
         query = query.where(Image.arch == arch)
     if signed == "true":
         query = query.where(Image.signed.is_(True))
-    found_images = handler.db.scalars(query).all()
+    found_images = session.scalars(query).all()
     return {
         "entity": [],
         "collection": [collection_json(c) for c in found_collections],

@@ -8,16 +8,19 @@ without JavaScript: every action is a plain form, and errors are rendered as pag
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from sqlalchemy.orm import Session
 from tornado import web
 from tornado.httputil import parse_body_arguments
 
-from ..access import ANONYMOUS, Principal, team_role
+from ..access import ANONYMOUS, Identity, Principal, team_role
 from ..auth import sessions
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
+from ..names import row_id
 from ..orm import Team, User, utcnow
 from ..services import audit, collections, teams, users
 from ..tokens import SCOPES
@@ -62,8 +65,9 @@ class PageHandler(BaseHandler):
         self.set_header("Content-Security-Policy", "default-src 'self'; img-src 'self' data:")
         self.set_header("X-Frame-Options", "DENY")
 
-    def credential_principal(self) -> Principal | None:
-        return None
+    async def identify(self) -> Principal | None:
+        """Pages know a person only by their browser session, never by an API token."""
+        return await self.session_principal() or ANONYMOUS
 
     def check_terms(self, principal: Principal) -> None:
         """A person who has not accepted the terms is sent to them, and comes back here afterwards."""
@@ -83,18 +87,17 @@ class PageHandler(BaseHandler):
 
     def get_template_namespace(self) -> dict[str, Any]:
         namespace = super().get_template_namespace()
-        principal = self._principal or ANONYMOUS
         here = "/" if self.request.path in ("/login", "/logout") else safe_next(self.request.uri)
         namespace.update(
             registry=self.registry,
-            user=principal.user,
+            user=self.principal.user,
             xsrf=sessions.xsrf_value(self),
             login_url=self.sign_in_url(here),
             password_url=getattr(self.registry.authenticator, "password_url", None),
         )
         return namespace
 
-    def require_person(self) -> User:
+    def require_person(self) -> Identity:
         """The signed-in person; anyone else is sent to sign in and brought back here."""
         user = self.principal.user
         if user is not None:
@@ -104,6 +107,15 @@ class PageHandler(BaseHandler):
             raise Forbidden("sign in first")
         self.redirect(login)
         raise web.Finish()
+
+    async def complete_sign_in(self, identity: Identity, next_url: str) -> None:
+        """End any sign-in flow: record it, start a session on the server and in this browser, and go on to
+        ``next_url`` (by way of the terms of service until the person has accepted them)."""
+        key = await self.write_db(sessions.record_sign_in, identity, self.remote_addr)
+        sessions.set_session_cookie(self, key)
+        if self.registry.terms_of_service and not identity.is_robot and not identity.terms_accepted:
+            next_url = terms_url(next_url)
+        self.redirect(next_url, status=303 if self.request.method == "POST" else 302)
 
     def form(self) -> dict[str, str]:
         """The posted form's fields (first value of each), decoded; refused if a database could not store it."""
@@ -122,7 +134,7 @@ class PageHandler(BaseHandler):
 
     async def post(self, *args: str) -> None:
         form = self.form()
-        sessions.check_xsrf(self, form.get("_xsrf"))
+        sessions.check_xsrf(self, form.get(sessions.XSRF_FIELD))
         await self.submit(form, *args)
 
     async def submit(self, form: dict[str, str], *args: str) -> None:
@@ -136,9 +148,25 @@ class PageHandler(BaseHandler):
 
 
 class HomeHandler(PageHandler):
-    def get(self) -> None:
-        recent, total = collections.list_collections(self.db, self.principal, sort="-updated", limit=10)
+    async def get(self) -> None:
+        recent, total = await self.read_db(
+            collections.list_collections, self.principal, sort="-updated", limit=10
+        )
         self.render("home.html", recent=recent, total=total)
+
+
+def accepted_at(session: Session, user_id: int) -> dt.datetime | None:
+    user = session.get(User, user_id)
+    return user.terms_accepted_at if user is not None else None
+
+
+def accept_terms(session: Session, principal: Principal, remote_addr: str) -> None:
+    """Record that the person accepted the terms of service (once)."""
+    assert principal.user is not None
+    user = session.get(User, principal.user.id)
+    if user is not None and user.terms_accepted_at is None:
+        user.terms_accepted_at = utcnow()
+        audit.record(session, "user.accept-terms", principal, remote_addr=remote_addr)
 
 
 class TermsHandler(PageHandler):
@@ -146,21 +174,33 @@ class TermsHandler(PageHandler):
 
     allowed_before_terms = True
 
-    def get(self) -> None:
+    async def get(self) -> None:
         text = self.registry.terms_of_service
+        user = self.principal.user
         self.render(
             "terms.html",
             paragraphs=[part.strip() for part in text.split("\n\n") if part.strip()],
+            accepted_at=await self.read_db(accepted_at, user.id) if user else None,
             next_url=safe_next(self.get_query_argument("next", None)),
         )
 
     async def submit(self, form: dict[str, str]) -> None:
-        user = self.require_person()
-        if user.terms_accepted_at is None:
-            user.terms_accepted_at = utcnow()
-            audit.record(self.db, "user.accept-terms", self.principal, remote_addr=self.remote_addr)
-            self.db.commit()
+        self.require_person()
+        await self.write_db(accept_terms, self.principal, self.remote_addr)
         self.redirect(safe_next(form.get("next")), status=303)
+
+
+def sign_out(session: Session, principal: Principal, key: str | None, everywhere: bool, remote_addr: str) -> None:
+    """End this browser's session on the server, or every session of the person."""
+    if key is not None:
+        sessions.delete_session(session, key)
+    if principal.user is None:
+        return
+    if everywhere:
+        user = session.get(User, principal.user.id)
+        if user is not None:
+            user.session_epoch += 1
+    audit.record(session, "user.sign-out", principal, remote_addr=remote_addr, detail={"everywhere": everywhere})
 
 
 class LogoutHandler(PageHandler):
@@ -172,12 +212,7 @@ class LogoutHandler(PageHandler):
         self.render("logout.html")
 
     async def submit(self, form: dict[str, str]) -> None:
-        user = self.principal.user
-        if user is not None:
-            if form.get("everywhere"):
-                user.session_epoch += 1
-            audit.record(self.db, "user.sign-out", self.principal, remote_addr=self.remote_addr)
-            self.db.commit()
+        await self.write_db(sign_out, self.principal, self.session_key, bool(form.get("everywhere")), self.remote_addr)
         sessions.end_session(self)
         self.redirect("/", status=303)
 
@@ -185,15 +220,17 @@ class LogoutHandler(PageHandler):
 class TokensHandler(PageHandler):
     """A person's API tokens: list, create (the token is shown once, on the answer to the form), revoke."""
 
-    def get(self) -> None:
-        self.show(self.require_person())
+    async def get(self) -> None:
+        await self.show(self.require_person())
 
-    def show(self, user: User, *, token: str | None = None, error: str | None = None, status: int = 200) -> None:
+    async def show(
+        self, user: Identity, *, token: str | None = None, error: str | None = None, status: int = 200
+    ) -> None:
         base = self.base_url()
         self.set_status(status)
         self.render(
             "tokens.html",
-            tokens=users.list_tokens(self.db, user),
+            tokens=await self.read_db(users.list_tokens, user),
             live=users.token_is_live,
             scopes=SCOPES,
             new_token=token,
@@ -206,8 +243,8 @@ class TokensHandler(PageHandler):
     async def submit(self, form: dict[str, str]) -> None:
         user = self.require_person()
         try:
-            _, token = users.create_token(
-                self.db,
+            _, token = await self.write_db(
+                users.create_token,
                 user,
                 self.registry.secret_key,
                 name=form.get("name", ""),
@@ -215,19 +252,22 @@ class TokensHandler(PageHandler):
                 expires_in_days=expiry_days(form.get("expires_in_days", "")),
             )
         except InvalidInput as error:
-            self.db.rollback()
-            self.show(user, error=error.message, status=400)
+            await self.show(user, error=error.message, status=400)
             return
-        self.db.commit()
-        self.show(user, token=token)
+        await self.show(user, token=token)
 
 
 class RevokeTokenHandler(PageHandler):
     async def submit(self, form: dict[str, str], token_id: str) -> None:
         self.require_person()
-        users.revoke_token(self.db, self.principal, int(token_id))
-        self.db.commit()
+        await self.write_db(users.revoke_token, self.principal, row_id(token_id, "token"))
         self.redirect("/tokens", status=303)
+
+
+def invitation_state(session: Session, principal: Principal, code: str) -> tuple[Team, bool]:
+    """The team an invitation leads to, and whether the person is already in it."""
+    team = teams.invitation_preview(session, code)
+    return team, team_role(session, principal.user, team) is not None
 
 
 class InvitationHandler(PageHandler):
@@ -235,24 +275,22 @@ class InvitationHandler(PageHandler):
 
     REFUSALS = (NotFound, InvalidInput, Forbidden, Conflict)
 
-    def get(self, code: str) -> None:
-        user = self.require_person()
+    async def get(self, code: str) -> None:
+        self.require_person()
         try:
-            team = teams.invitation_preview(self.db, code)
+            team, member = await self.read_db(invitation_state, self.principal, code)
         except self.REFUSALS as error:
             self.show(error=error.message, status=error.status)
             return
-        self.show(team=team, member=team_role(self.db, user, team) is not None)
+        self.show(team=team, member=member)
 
     async def submit(self, form: dict[str, str], code: str) -> None:
         self.require_person()
         try:
-            team = teams.accept_invitation(self.db, self.principal, code)
+            team = await self.write_db(teams.accept_invitation, self.principal, code)
         except self.REFUSALS as error:
-            self.db.rollback()
             self.show(error=error.message, status=error.status)
             return
-        self.db.commit()
         self.show(team=team, joined=True)
 
     def show(

@@ -14,30 +14,31 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Awaitable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, contains_eager, joinedload
 
-from .. import signing
+from .. import credentials, signing
 from ..access import ANONYMOUS, Principal, visible_collections
 from ..errors import Forbidden, InvalidInput, NotFound, RegistryError, TooLarge, Unauthorized
 from ..names import is_digest, validate_digest
 from ..orm import Collection, Container, Image, Tag
-from ..services import collections, hmac_auth, images, users
+from ..services import collections, hmac_auth, images
 from ..services.collections import require_user
 from .base import BaseHandler
 from .multipart_form import FORM_OVERHEAD, MultipartReader, Part, boundary_of
 from .serialize import when
 from .streaming import OffloadedWrites
-from .transfer import DownloadHandler, commit_blob
+from .transfer import DownloadHandler, commit_blob, record_push
 
 DEFAULT_TAG = "latest"
 DOWNLOAD_LIFETIME = 600
 MAX_FIELD = 4096
 MAX_FIELDS = 16
+SIGNED_KINDS = {"GET": "pull", "DELETE": "delete"}
 
 
 def image_path(collection: str, container: str, digest: str) -> str:
@@ -107,47 +108,171 @@ def manifest_json(image: Image, tag: str | None, url: str) -> dict[str, Any]:
     }
 
 
-class ShubHandler(BaseHandler):
-    verifies_signatures = False
+def container_ref(tag: Tag, base: str) -> dict[str, Any]:
+    container = tag.container
+    path = f"{container.collection.name}/{container.name}:{tag.name}"
+    return {
+        "id": tag.image.id,
+        "name": container.name,
+        "tag": tag.name,
+        "uri": path,
+        "detail": f"{base}/api/container/{path}",
+    }
 
+
+def search_json(tag: Tag, base: str) -> dict[str, Any]:
+    return {
+        **container_ref(tag, base),
+        "collection": tag.container.collection.name,
+        "version": tag.image.digest,
+        "add_date": when(tag.image.uploaded_at),
+    }
+
+
+def collection_listing(session: Session, principal: Principal, base: str) -> dict[str, Any]:
+    """Every visible collection with its containers; ``next`` is null because the client re-fetches it."""
+    rows = session.scalars(select(Collection).where(visible_collections(principal)).order_by(Collection.name)).all()
+    tags: dict[int, list[Tag]] = {row.id: [] for row in rows}
+    for tag in unique_by_uri(visible_tags(session, principal)):
+        tags[tag.container.collection_id].append(tag)
+    results = [
+        {
+            "id": row.id,
+            "name": row.name,
+            "add_date": when(row.created_at),
+            "modify_date": when(row.updated_at),
+            "containers": [container_ref(t, base) for t in tags[row.id]],
+        }
+        for row in rows
+    ]
+    return {"count": len(results), "next": None, "previous": None, "results": results}
+
+
+def collection_detail(session: Session, principal: Principal, name: str, base: str) -> dict[str, Any]:
+    collection = collections.get_visible(session, principal, name)
+    tags = unique_by_uri(visible_tags(session, principal, Collection.id == collection.id))
+    return {
+        "id": collection.id,
+        "name": collection.name,
+        "add_date": when(collection.created_at),
+        "modify_date": when(collection.updated_at),
+        "containers": [container_ref(t, base) for t in tags],
+    }
+
+
+def container_search(
+    session: Session, principal: Principal, base: str, collection: str | None, name: str, tag: str | None
+) -> list[dict[str, Any]]:
+    """Containers whose collection and name contain the query, in visible collections only."""
+    conditions = [Container.name.like(containing(name), escape="\\")]
+    if collection is not None:
+        conditions.append(Collection.name.like(containing(collection), escape="\\"))
+    if tag is not None:
+        conditions.append(Tag.name == tag)
+    return [search_json(t, base) for t in unique_by_uri(visible_tags(session, principal, *conditions))]
+
+
+def label_search(session: Session, principal: Principal, key: str | None, value: str | None) -> list[dict[str, Any]]:
+    """SIF labels of visible tagged images whose key and value contain the query (case-insensitive)."""
+    found: dict[tuple[str, str], set[str]] = {}
+    for tag in visible_tags(session, principal):
+        labels = (tag.image.sif or {}).get("labels") or {}
+        for label, content in labels.items():
+            text = content if isinstance(content, str) else str(content)
+            if (key is None or key.lower() in label.lower()) and (value is None or value.lower() in text.lower()):
+                found.setdefault((label, text), set()).add(uri_of(tag))
+    return [{"key": k, "value": v, "containers": sorted(uris)} for (k, v), uris in sorted(found.items())]
+
+
+# Manifests and deletes of one container.
+
+
+@dataclass(frozen=True)
+class DownloadLinks:
+    """Signs the short-lived links to image bytes that manifests carry, on behalf of one caller."""
+
+    secret_key: bytes
+    base: str
+    user: str
+
+    def url(self, image: Image) -> str:
+        """An absolute, signed, short-lived link to the bytes, usable without credentials."""
+        container = image.container
+        path = image_path(container.collection.name, container.name, image.digest)
+        query = signing.sign(self.secret_key, "GET", path, DOWNLOAD_LIFETIME, bound=self.user)
+        if self.user:
+            query += "&" + urlencode({"user": self.user})
+        return f"{self.base}/api/container/{path}/download?{query}"
+
+
+def find_image(
+    session: Session, principal: Principal, collection: str, name: str, tag: str | None, version: str | None
+) -> tuple[Image, str | None]:
+    """The image and the tag to report; ``@version`` must name an image the tag (if given) points at."""
+    try:
+        collections.get_visible(session, principal, collection)
+    except NotFound:
+        if principal.authenticated:
+            raise
+        raise Forbidden("no such public collection; sign the request to see private ones") from None
+    if version is None:
+        tag = tag or DEFAULT_TAG
+        return images.resolve(session, principal, collection, name, tag), tag
+    digest = f"sha256.{version}" if is_digest(f"sha256.{version}") else validate_digest(version)
+    image = images.resolve(session, principal, collection, name, digest)
+    names = sorted({t.name for t in image.tags})
+    if tag is not None and tag not in names:
+        raise NotFound(f"{collection}/{name}:{tag} is not version {digest}")
+    return image, tag or (names[0] if names else None)
+
+
+def manifest(
+    session: Session,
+    principal: Principal,
+    collection: str,
+    name: str,
+    tag: str | None,
+    version: str | None,
+    links: DownloadLinks,
+) -> dict[str, Any]:
+    image, tag = find_image(session, principal, collection, name, tag, version)
+    return manifest_json(image, tag, links.url(image))
+
+
+def delete_container_ref(
+    session: Session, principal: Principal, collection: str, name: str, tag: str | None, version: str | None
+) -> None:
+    """Delete by tag (the image goes with its last tag) or, with ``@version``, the image itself."""
+    if version is None:
+        images.delete_ref(session, principal, collection, name, tag or DEFAULT_TAG)
+        return
+    image, _ = find_image(session, principal, collection, name, tag, version)
+    images.delete_image(session, principal, collection, name, image.digest)
+
+
+def has_live_token(session: Session, username: str) -> bool:
+    return bool(hmac_auth.live_tokens(session, username))
+
+
+class ShubHandler(BaseHandler):
     def error_body(self, status: int, code: str, message: str) -> dict[str, Any]:
         return {"detail": message}
 
-    def counts_request_later(self) -> bool:
-        """A signed request is counted against its token once ``signed_principal`` has verified it."""
-        return self.verifies_signatures and hmac_auth.is_hmac(self.request.headers.get("Authorization"))
+    @property
+    def signature(self) -> str | None:
+        """The request's ``SREGISTRY-HMAC-SHA256`` ``Authorization`` header, if it has one."""
+        header = self.request.headers.get("Authorization", "")
+        return header if hmac_auth.is_hmac(header) else None
 
-    def signed_principal(self, kind: str, collection: str, name: str, tag: str) -> Principal:
-        """The caller: from an HMAC signature over this request if one is sent, else as usual."""
-        header = self.request.headers.get("Authorization")
-        if hmac_auth.is_hmac(header):
-            try:
-                principal = hmac_auth.authenticate(
-                    self.db, self.registry.secret_key, header, kind, collection, name, tag
-                )
-                self._principal = replace(principal, policy=self.registry.policy)
-            finally:
-                self.count_request(self.principal)
-        return self.principal
-
-    def container_ref(self, tag: Tag) -> dict[str, Any]:
-        container = tag.container
-        path = f"{container.collection.name}/{container.name}:{tag.name}"
-        return {
-            "id": tag.image.id,
-            "name": container.name,
-            "tag": tag.name,
-            "uri": path,
-            "detail": f"{self.base_url()}/api/container/{path}",
-        }
-
-    def search_json(self, tag: Tag) -> dict[str, Any]:
-        return {
-            **self.container_ref(tag),
-            "collection": tag.container.collection.name,
-            "version": tag.image.digest,
-            "add_date": when(tag.image.uploaded_at),
-        }
+    async def admit_signed(self, header: str, kind: str, collection: str, name: str, tag: str) -> None:
+        """Let in the user whose token signed these fields, which arrive in the body (so after ``prepare``);
+        a refused signature spends the address's budget, as a refused credential does in ``prepare``."""
+        try:
+            principal = await credentials.from_signature(self.registry, header, kind, collection, name, tag)
+        except Unauthorized:
+            await self.spend(ANONYMOUS)
+            raise
+        await self.admit(principal)
 
 
 class IdentityHandler(ShubHandler):
@@ -157,121 +282,45 @@ class IdentityHandler(ShubHandler):
 
 
 class CollectionsHandler(ShubHandler):
-    """Every visible collection with its containers; ``next`` is null because the client re-fetches it."""
-
-    def get(self) -> None:
-        rows = self.db.scalars(
-            select(Collection).where(visible_collections(self.principal)).order_by(Collection.name)
-        ).all()
-        tags: dict[int, list[Tag]] = {row.id: [] for row in rows}
-        for tag in unique_by_uri(visible_tags(self.db, self.principal)):
-            tags[tag.container.collection_id].append(tag)
-        results = [
-            {
-                "id": row.id,
-                "name": row.name,
-                "add_date": when(row.created_at),
-                "modify_date": when(row.updated_at),
-                "containers": [self.container_ref(t) for t in tags[row.id]],
-            }
-            for row in rows
-        ]
-        self.write_json({"count": len(results), "next": None, "previous": None, "results": results})
+    async def get(self) -> None:
+        self.write_json(await self.read_db(collection_listing, self.principal, self.base_url()))
 
 
 class CollectionHandler(ShubHandler):
-    def get(self, name: str) -> None:
-        collection = collections.get_visible(self.db, self.principal, name)
-        tags = unique_by_uri(visible_tags(self.db, self.principal, Collection.id == collection.id))
-        self.write_json(
-            {
-                "id": collection.id,
-                "name": collection.name,
-                "add_date": when(collection.created_at),
-                "modify_date": when(collection.updated_at),
-                "containers": [self.container_ref(t) for t in tags],
-            }
-        )
+    async def get(self, name: str) -> None:
+        self.write_json(await self.read_db(collection_detail, self.principal, name, self.base_url()))
 
 
 class ContainerSearchHandler(ShubHandler):
-    """Containers whose collection and name contain the query, in visible collections only."""
-
-    def get(self, collection: str | None, name: str, tag: str | None) -> None:
-        conditions = [Container.name.like(containing(name), escape="\\")]
-        if collection is not None:
-            conditions.append(Collection.name.like(containing(collection), escape="\\"))
-        if tag is not None:
-            conditions.append(Tag.name == tag)
-        tags = unique_by_uri(visible_tags(self.db, self.principal, *conditions))
-        self.write_json([self.search_json(t) for t in tags])
+    async def get(self, collection: str | None, name: str, tag: str | None) -> None:
+        self.write_json(await self.read_db(container_search, self.principal, self.base_url(), collection, name, tag))
 
 
 class LabelSearchHandler(ShubHandler):
-    """SIF labels of visible tagged images whose key and value contain the query (case-insensitive)."""
-
-    def get(self, key: str | None, value: str | None) -> None:
-        found: dict[tuple[str, str], set[str]] = {}
-        for tag in visible_tags(self.db, self.principal):
-            labels = (tag.image.sif or {}).get("labels") or {}
-            for label, content in labels.items():
-                text = content if isinstance(content, str) else str(content)
-                if (key is None or key.lower() in label.lower()) and (value is None or value.lower() in text.lower()):
-                    found.setdefault((label, text), set()).add(uri_of(tag))
-        self.write_json([{"key": k, "value": v, "containers": sorted(uris)} for (k, v), uris in sorted(found.items())])
+    async def get(self, key: str | None, value: str | None) -> None:
+        self.write_json(await self.read_db(label_search, self.principal, key, value))
 
 
 class ContainerHandler(ShubHandler):
     """``GET`` the manifest of ``collection/name[:tag][@version]``; ``DELETE`` it with a signed request."""
 
-    verifies_signatures = True
+    async def identify(self) -> Principal | None:
+        """A signed request is the user whose token signed this kind of request for the container in the URL."""
+        header, kind = self.signature, SIGNED_KINDS.get(self.request.method or "")
+        if header is None or kind is None:
+            return await super().identify()
+        collection, name, tag, _ = self.path_args
+        return await credentials.from_signature(self.registry, header, kind, collection, name, tag or DEFAULT_TAG)
 
-    def get(self, collection: str, name: str, tag: str | None, version: str | None) -> None:
-        principal = self.signed_principal("pull", collection, name, tag or DEFAULT_TAG)
-        image, tag = self.find(principal, collection, name, tag, version)
-        self.write_json(manifest_json(image, tag, self.download_url(principal, image)))
+    async def get(self, collection: str, name: str, tag: str | None, version: str | None) -> None:
+        links = DownloadLinks(self.registry.secret_key, self.base_url(), self.principal.name or "")
+        self.write_json(await self.read_db(manifest, self.principal, collection, name, tag, version, links))
 
-    def delete(self, collection: str, name: str, tag: str | None, version: str | None) -> None:
-        principal = self.signed_principal("delete", collection, name, tag or DEFAULT_TAG)
-        require_user(principal)
-        if version is None:
-            images.delete_ref(self.db, principal, collection, name, tag or DEFAULT_TAG)
-        else:
-            image, _ = self.find(principal, collection, name, tag, version)
-            images.delete_image(self.db, principal, collection, name, image.digest)
-        self.db.commit()
+    async def delete(self, collection: str, name: str, tag: str | None, version: str | None) -> None:
+        require_user(self.principal)
+        await self.write_db(delete_container_ref, self.principal, collection, name, tag, version)
         self.set_status(204)
         self.finish()
-
-    def find(
-        self, principal: Principal, collection: str, name: str, tag: str | None, version: str | None
-    ) -> tuple[Image, str | None]:
-        """The image and the tag to report; ``@version`` must name an image the tag (if given) points at."""
-        try:
-            collections.get_visible(self.db, principal, collection)
-        except NotFound:
-            if principal.authenticated:
-                raise
-            raise Forbidden("no such public collection; sign the request to see private ones") from None
-        if version is None:
-            tag = tag or DEFAULT_TAG
-            return images.resolve(self.db, principal, collection, name, tag), tag
-        digest = f"sha256.{version}" if is_digest(f"sha256.{version}") else validate_digest(version)
-        image = images.resolve(self.db, principal, collection, name, digest)
-        names = sorted({t.name for t in image.tags})
-        if tag is not None and tag not in names:
-            raise NotFound(f"{collection}/{name}:{tag} is not version {digest}")
-        return image, tag or (names[0] if names else None)
-
-    def download_url(self, principal: Principal, image: Image) -> str:
-        """An absolute, signed, short-lived link to the bytes, usable without credentials."""
-        container = image.container
-        path = image_path(container.collection.name, container.name, image.digest)
-        user = principal.name or ""
-        query = signing.sign(self.registry.secret_key, "GET", path, DOWNLOAD_LIFETIME, bound=user)
-        if user:
-            query += "&" + urlencode({"user": user})
-        return f"{self.base_url()}/api/container/{path}/download?{query}"
 
 
 class ShubDownloadHandler(ShubHandler, DownloadHandler):
@@ -279,7 +328,8 @@ class ShubDownloadHandler(ShubHandler, DownloadHandler):
 
     rate_limited = False
 
-    def authenticate(self) -> Principal:
+    async def identify(self) -> Principal:
+        """The link's user, once its signature over this path (and that user) has been checked."""
         collection, container, digest = self.path_args
         user = self.get_query_argument("user", "")
         try:
@@ -293,26 +343,30 @@ class ShubDownloadHandler(ShubHandler, DownloadHandler):
             )
         except Forbidden as refused:
             raise Forbidden(f"{refused.message}; fetch the manifest again") from None
-        if not user:
-            return ANONYMOUS
-        try:
-            return Principal(users.get_user(self.db, user), "read")
-        except NotFound:
-            raise Forbidden("this download link is no longer valid") from None
+        return await credentials.from_link(self.registry, user)
+
+
+# Pushes: the authorisation step and the streamed multipart upload.
 
 
 class PushRequestHandler(ShubHandler):
     """Step 1 of a push: check that the signed caller may push, before any bytes are sent."""
 
-    verifies_signatures = True
+    async def identify(self) -> Principal | None:
+        """A signed request is identified in ``post``: its signature covers fields of the body."""
+        if self.signature is not None:
+            return None
+        return await super().identify()
 
-    def post(self) -> None:
+    async def post(self) -> None:
         body = self.json_body()
         collection, name, tag = body.get("collection"), body.get("name"), body.get("tag", DEFAULT_TAG)
         if not all(isinstance(v, str) for v in (collection, name, tag)):
             raise InvalidInput("send 'collection', 'name' and 'tag' as strings")
-        principal = self.signed_principal("push", collection, name, tag)
-        images.authorize_push(self.db, principal, collection, name, [tag])
+        header = self.signature
+        if header is not None:
+            await self.admit_signed(header, "push", collection, name, tag)
+        await self.read_db(images.authorize_push, self.principal, collection, name, [tag])
         self.write_json({"cid": collection})
 
 
@@ -321,25 +375,30 @@ class UploadHandler(ShubHandler):
 
     The ``upload`` credential in ``Authorization`` is checked before the body is read (form, kind,
     timestamp and a live token of its user); its signature covers the ``collection``, ``name`` and
-    ``tag`` fields, so it is verified, and the push authorised, when the ``file1`` part begins, which
-    the client sends after those fields. Not a byte of the file is stored before that.
+    ``tag`` fields, so it is verified, the caller let in and the push authorised when the ``file1`` part
+    begins, which the client sends after those fields. Not a byte of the file is stored before that.
     """
 
+    streams_body = True
+    credential = ""
     writes: OffloadedWrites | None = None
     field: str | None = None
+    signed_fields: tuple[str, str, str] | None = None
     received = 0
 
-    async def prepare(self) -> None:
-        self.registry.in_flight.count += 1
-        self._counted = True
-        header = self.request.headers.get("Authorization")
-        if not hmac_auth.is_hmac(header):
+    async def identify(self) -> None:
+        """Nobody yet: the credential is checked as far as it can be without the fields it signs."""
+        header = self.signature
+        if header is None:
             raise Unauthorized(f"sign the upload with an {hmac_auth.SCHEME} 'upload' credential")
-        self.credential = hmac_auth.parse(header)
-        hmac_auth.check_fresh(self.credential, "upload")
-        if not hmac_auth.live_tokens(self.db, self.credential.username):
+        credential = hmac_auth.parse(header)
+        hmac_auth.check_fresh(credential, "upload")
+        if not await self.read_db(has_live_token, credential.username):
             raise Unauthorized(hmac_auth.INVALID)
-        self.db.rollback()
+        self.credential = header
+
+    async def prepare(self) -> None:
+        await super().prepare()
         self.parser = MultipartReader(boundary_of(self.request.headers.get("Content-Type", "")), self)
         self.limit_body(self.registry.max_upload_size + FORM_OVERHEAD)
         self.fields: dict[str, str] = {}
@@ -354,29 +413,50 @@ class UploadHandler(ShubHandler):
         except RegistryError as error:
             self.send_error(error.status, exc_info=sys.exc_info())
             return None
-        if not self.file_chunks:
+        fields = self.signed_fields
+        if fields is None:
             return None
-        chunks, self.file_chunks = self.file_chunks, []
-        return self.store(chunks)
+        return self.take_file(*fields)
 
-    async def store(self, chunks: list[bytes]) -> None:
-        """Hand file bytes to storage, waiting (so Tornado stops reading) while storage is behind."""
-        assert self.writes is not None
+    async def take_file(self, collection: str, name: str, tag: str) -> None:
+        """Let the push in once ``file1`` has begun, then hand its bytes to storage, waiting (so Tornado
+        stops reading) while storage is behind."""
+        writes = self.writes
+        if writes is None:
+            try:
+                writes = self.writes = await self.start_file(collection, name, tag)
+            except RegistryError as error:
+                self.send_error(error.status, exc_info=sys.exc_info())
+                return
+        chunks, self.file_chunks = self.file_chunks, []
         for chunk in chunks:
-            waiting = self.writes.add(chunk)
+            waiting = writes.add(chunk)
             if waiting is not None:
                 await waiting
 
+    async def start_file(self, collection: str, name: str, tag: str) -> OffloadedWrites:
+        """Verify the signature over the fields, admit its user and authorise the push; then open the writer."""
+        await self.admit_signed(self.credential, "upload", collection, name, tag)
+        self.target = await self.read_db(images.authorize_push, self.principal, collection, name, [tag])
+        return OffloadedWrites(self.registry.store.writer())
+
     def begin_part(self, part: Part) -> None:
         if part.name == "file1":
-            if self.writes is not None:
+            if self.signed_fields is not None:
                 raise InvalidInput("the form has more than one file1 part")
-            self.start_file()
+            self.signed_fields = self.fields_before_file()
             return
         if part.name in self.fields or len(self.fields) >= MAX_FIELDS:
             raise InvalidInput(f"the form repeats {part.name!r} or has more than {MAX_FIELDS} fields")
         self.field = part.name
         self.value.clear()
+
+    def fields_before_file(self) -> tuple[str, str, str]:
+        """The collection, name and tag the signature covers, which the client sends before ``file1``."""
+        collection, name = self.fields.get("collection"), self.fields.get("name")
+        if collection is None or name is None:
+            raise InvalidInput("send the collection, name and tag fields before file1")
+        return collection, name, self.fields.get("tag", DEFAULT_TAG)
 
     def part_data(self, data: bytes) -> None:
         if self.field is not None:
@@ -398,21 +478,6 @@ class UploadHandler(ShubHandler):
             raise InvalidInput(f"form field {self.field!r} is not UTF-8 text") from None
         self.field = None
 
-    def start_file(self) -> None:
-        """Verify the signature over the fields and authorise the push, then open the blob writer."""
-        collection, name = self.fields.get("collection"), self.fields.get("name")
-        tag = self.fields.get("tag", DEFAULT_TAG)
-        if collection is None or name is None:
-            raise InvalidInput("send the collection, name and tag fields before file1")
-        try:
-            principal = hmac_auth.verify(self.db, self.registry.secret_key, self.credential, collection, name, tag)
-            self._principal = replace(principal, policy=self.registry.policy)
-        finally:
-            self.count_request(self._principal or ANONYMOUS)
-        self.target = images.authorize_push(self.db, self._principal, collection, name, [tag])
-        self.db.commit()
-        self.writes = OffloadedWrites(self.registry.store.writer())
-
     async def post(self) -> None:
         self.parser.close()
         if self.writes is None:
@@ -422,7 +487,7 @@ class UploadHandler(ShubHandler):
         await self.writes.drain()
         writer = self.writes.writer
         blob, sif = await commit_blob(self.registry.store, writer.commit, writer.digest, writer.size)
-        images.commit_push(self.db, self.principal, self.target, blob, sif=sif, remote_addr=self.remote_addr)
+        await self.write_db(record_push, self.principal, self.target, blob, sif=sif, remote_addr=self.remote_addr)
         self.write_json({"message": "Upload Complete"})
 
     def discard(self) -> None:

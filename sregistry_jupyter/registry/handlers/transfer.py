@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.orm import Session
 from tornado import iostream
 
+from ..access import Principal
 from ..errors import TooLarge
 from ..names import validate_digest
 from ..orm import Image
@@ -45,13 +48,21 @@ async def commit_blob(
     return blob, sif
 
 
+def image_list(session: Session, principal: Principal, collection_name: str, container_name: str) -> dict[str, Any]:
+    collection = collections.get_visible(session, principal, collection_name)
+    container = collections.get_container(session, collection, container_name)
+    return {"items": [image_json(i) for i in images.list_images(session, container)]}
+
+
+def record_push(session: Session, principal: Principal, target: images.PushTarget, blob: BlobInfo, **extra: Any) -> Any:
+    return image_json(images.commit_push(session, principal, target, blob, **extra))
+
+
 class ImagesHandler(ReceivesBlob, ApiHandler):
     """``GET`` lists a container's images; ``POST`` uploads one."""
 
-    def get(self, collection_name: str, container_name: str) -> None:
-        collection = collections.get_visible(self.db, self.principal, collection_name)
-        container = collections.get_container(self.db, collection, container_name)
-        self.write_json({"items": [image_json(i) for i in images.list_images(self.db, container)]})
+    async def get(self, collection_name: str, container_name: str) -> None:
+        self.write_json(await self.read_db(image_list, self.principal, collection_name, container_name))
 
     async def prepare(self) -> None:
         await super().prepare()
@@ -62,23 +73,22 @@ class ImagesHandler(ReceivesBlob, ApiHandler):
         self.size = declared_size(self.request.headers.get("Content-Length"), self.get_query_argument("size", None))
         if self.size > self.registry.max_upload_size:
             raise TooLarge(f"images may be at most {self.registry.max_upload_size} bytes")
-        self.target = images.authorize_push(
-            self.db,
+        self.target = await self.read_db(
+            images.authorize_push,
             self.principal,
             collection_name,
             container_name,
             self.get_query_arguments("tag"),
             self.arch_argument(),
         )
-        self.db.rollback()
         self.writer = self.registry.store.writer()
         self.receive_into(self.writer, self.size)
 
     async def post(self, collection_name: str, container_name: str) -> None:
         await self.received()
         blob, sif = await commit_blob(self.registry.store, self.writer.commit, self.digest, self.size)
-        image = images.commit_push(
-            self.db,
+        image = await self.write_db(
+            record_push,
             self.principal,
             self.target,
             blob,
@@ -86,44 +96,61 @@ class ImagesHandler(ReceivesBlob, ApiHandler):
             description=self.get_query_argument("description", ""),
             remote_addr=self.remote_addr,
         )
-        self.set_header("Location", self.request.path + "/" + image.digest)
-        self.write_json(image_json(image), 201)
+        self.set_header("Location", self.request.path + "/" + image["digest"])
+        self.write_json(image, 201)
+
+
+@dataclass(frozen=True)
+class Download:
+    """What a download response needs to know about its image, read before any byte is sent."""
+
+    digest: str
+    size: int
+    filename: str
+    pull: images.Pull
+
+    @classmethod
+    def of(cls, image: Image) -> Download:
+        return cls(image.digest, image.size, f"{image.container.name}_{image.digest[7:19]}.sif", images.Pull.of(image))
+
+
+def image_download(
+    session: Session, principal: Principal, collection: str, container: str, ref: str, arch: str | None
+) -> Download:
+    return Download.of(images.resolve(session, principal, collection, container, ref, arch))
 
 
 class DownloadHandler(ApiHandler):
     """``GET``/``HEAD`` the bytes of an image, with ranges."""
 
-    def image(self, collection_name: str, container_name: str, ref: str) -> Image:
-        return images.resolve(self.db, self.principal, collection_name, container_name, ref, self.arch_argument())
-
-    def head(self, collection_name: str, container_name: str, ref: str) -> None:
-        self.send_head(self.image(collection_name, container_name, ref))
-
-    async def get(self, collection_name: str, container_name: str, ref: str) -> None:
-        image = self.image(collection_name, container_name, ref)
-        await self.send(
-            image, lambda: images.record_pull(self.db, self.principal, image, self.remote_addr, self.registry.limiter)
+    async def download(self, collection_name: str, container_name: str, ref: str) -> Download:
+        return await self.read_db(
+            image_download, self.principal, collection_name, container_name, ref, self.arch_argument()
         )
 
-    def send_head(self, image: Image) -> None:
-        if self.start_response(image) is not None:
+    async def head(self, collection_name: str, container_name: str, ref: str) -> None:
+        self.send_head(await self.download(collection_name, container_name, ref))
+
+    async def get(self, collection_name: str, container_name: str, ref: str) -> None:
+        await self.send(await self.download(collection_name, container_name, ref))
+
+    def send_head(self, download: Download) -> None:
+        if self.start_response(download) is not None:
             self.finish()
 
-    async def send(self, image: Image, record_download: Callable[[], object]) -> None:
-        """Stream the image (or the requested range), counting a download when it starts at byte 0."""
-        span = self.start_response(image)
+    async def send(self, download: Download, share_id: int | None = None) -> None:
+        """Stream the image (or the requested range), counting a pull when it starts at byte 0."""
+        span = self.start_response(download)
         if span is None:
             return
         first, last = span
         if first == 0:
-            record_download()
-        digest = image.digest
-        self.db.close()
-        await stream_blob(self, self.registry.store, digest, first, last - first + 1)
+            await self.count_pull(download.pull, share_id)
+        await stream_blob(self, self.registry.store, download.digest, first, last - first + 1)
 
-    def start_response(self, image: Image) -> tuple[int, int] | None:
+    def start_response(self, download: Download) -> tuple[int, int] | None:
         """Set the headers; None if the response is already complete (304)."""
-        etag = f'"{image.digest}"'
+        etag = f'"{download.digest}"'
         self.set_header("ETag", etag)
         self.set_header("Accept-Ranges", "bytes")
         self.set_header("Cache-Control", "private, max-age=0")
@@ -131,14 +158,13 @@ class DownloadHandler(ApiHandler):
             self.set_status(304)
             self.finish()
             return None
-        size = image.size
+        size = download.size
         span = None
         if_range = self.request.headers.get("If-Range")
         if if_range is None or if_range.strip() == etag:
             span = parse_range(self.request.headers.get("Range"), size)
         self.set_header("Content-Type", "application/octet-stream")
-        filename = f"{image.container.name}_{image.digest[7:19]}.sif"
-        self.set_header("Content-Disposition", f'attachment; filename="{filename}"')
+        self.set_header("Content-Disposition", f'attachment; filename="{download.filename}"')
         if span is None:
             self.set_header("Content-Length", str(size))
             return 0, size - 1

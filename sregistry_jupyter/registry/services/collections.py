@@ -115,7 +115,7 @@ def new_collection(
     collection = Collection(
         name=name, description=_description(description), private=principal.policy.default_privacy(private)
     )
-    collection.members.append(CollectionMember(user=user, role=Role.OWNER.value))
+    collection.members.append(CollectionMember(user_id=user.id, role=Role.OWNER.value))
     session.add(collection)
     session.flush()
     audit.record(session, "collection.create", principal, collection=name, detail={"private": collection.private})

@@ -26,10 +26,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from .. import tokens
-from ..access import Principal
 from ..errors import Unauthorized
 from ..orm import ApiToken, User, utcnow
-from .users import token_principal
+from .users import TokenMatch
 
 SCHEME = "SREGISTRY-HMAC-SHA256"
 TIMESTAMP_FORMAT = "%Y%m%dT%HZ"
@@ -101,6 +100,7 @@ def live_tokens(session: Session, username: str, now: dt.datetime | None = None)
             .join(User)
             .where(
                 User.name == username,
+                User.disabled_at.is_(None),
                 ApiToken.revoked_at.is_(None),
                 or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
             )
@@ -111,8 +111,8 @@ def live_tokens(session: Session, username: str, now: dt.datetime | None = None)
 
 def verify(
     session: Session, secret_key: bytes, credential: Credential, collection: str, name: str, tag: str
-) -> Principal:
-    """The principal whose live token made ``credential``'s signature over this request, else Unauthorized.
+) -> TokenMatch:
+    """The user whose live token made ``credential``'s signature over this request, else Unauthorized.
 
     Freshness is checked separately (``check_fresh``) so that an upload can be checked before its body
     and its signature once the form fields it covers have arrived.
@@ -121,21 +121,6 @@ def verify(
     for row in live_tokens(session, credential.username):
         expected = sign(tokens.derive(secret_key, row.key_id, row.salt), message)
         if hmac.compare_digest(expected, credential.signature):
-            return token_principal(row)
+            return TokenMatch.of(row)
     raise Unauthorized(INVALID)
 
-
-def authenticate(
-    session: Session,
-    secret_key: bytes,
-    header: str,
-    kind: str,
-    collection: str,
-    name: str,
-    tag: str,
-    now: dt.datetime | None = None,
-) -> Principal:
-    """Parse, check and verify a signed request in one step."""
-    credential = parse(header)
-    check_fresh(credential, kind, now)
-    return verify(session, secret_key, credential, collection, name, tag)

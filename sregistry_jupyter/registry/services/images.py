@@ -23,7 +23,7 @@ from ..orm import Blob, Collection, Container, Image, Tag, utcnow
 from ..storage import BlobInfo
 from . import audit
 from .collections import check_may_create, find_collection, get_container, get_visible, new_collection, require_user
-from .limits import Limiter
+from .limits import PullTarget
 
 T = TypeVar("T")
 RETRIES = 8
@@ -359,29 +359,35 @@ def set_frozen(
     return row
 
 
-def record_pull(
-    session: Session,
-    principal: Principal,
-    image: Image,
-    remote_addr: str | None = None,
-    limiter: Limiter | None = None,
-) -> None:
-    """Count a pull against the weekly limits (TooManyRequests past them) and record it."""
-    if limiter is not None:
-        limiter.check_pull(session, principal, image, remote_addr or "")
-    image.downloads = Image.downloads + 1
-    container = image.container
-    audit.record(
-        session,
-        "pull",
-        principal,
-        collection=container.collection.name,
-        container=container.name,
-        digest=image.digest,
-        size=image.size,
-        remote_addr=remote_addr,
-    )
-    session.commit()
+@dataclass(frozen=True)
+class Pull:
+    """What a download of an image counts against and records (kept in memory, written behind)."""
+
+    image_id: int
+    target: PullTarget
+    digest: str
+    size: int
+
+    @classmethod
+    def of(cls, image: Image) -> Pull:
+        container = image.container
+        target = PullTarget(container.collection_id, container.collection.name, container.id, container.name)
+        return cls(image.id, target, image.digest, image.size)
+
+    def event(self, principal: Principal, remote_addr: str | None) -> dict[str, Any]:
+        """The pull's audit-trail row (``Event`` columns)."""
+        user = principal.user
+        return {
+            "user_id": user.id if user else None,
+            "username": user.name if user else None,
+            "collection": self.target.collection,
+            "container": self.target.container,
+            "tag": None,
+            "digest": self.digest,
+            "size": self.size,
+            "remote_addr": remote_addr,
+            "detail": None,
+        }
 
 
 def blob_references(session: Session, digest: str) -> int:

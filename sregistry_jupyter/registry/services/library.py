@@ -18,10 +18,10 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..access import Action, Principal, can, see_and_can
+from ..access import Action, Identity, Principal, Via, can, see_and_can
 from ..errors import Forbidden, InvalidInput, NotFound
 from ..names import is_digest, validate_digest, validate_name, validate_tag
-from ..orm import Blob, Collection, Container, Image, UploadSession, utcnow
+from ..orm import Blob, Collection, Container, Image, UploadSession, User, utcnow
 from ..storage import BlobInfo
 from . import audit
 from .collections import get_container, get_visible
@@ -168,6 +168,26 @@ def record_upload(
         return image
 
     return with_retries(session, work)
+
+
+def record_session_upload(
+    session: Session, upload_id: str, blob: BlobInfo, sif: dict[str, Any] | None, remote_addr: str | None
+) -> None:
+    """Record the bytes of an upload session as its image, on behalf of the user who opened the session
+    (the upload URL itself carries no identity: it is a capability issued to that user)."""
+    upload = session.get(UploadSession, upload_id)
+    if upload is None:
+        raise NotFound("no such upload in progress")
+    user = session.get(User, upload.user_id) if upload.user_id else None
+    principal = Principal(Identity.of(user) if user else None, "write", via=Via.LINK)
+    record_upload(session, principal, upload.image_id, blob, sif, remote_addr)
+    upload.state = "done"
+
+
+def set_upload_state(session: Session, upload_id: str, state: str) -> None:
+    upload = session.get(UploadSession, upload_id)
+    if upload is not None:
+        upload.state = state
 
 
 def open_upload(

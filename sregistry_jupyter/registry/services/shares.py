@@ -18,11 +18,10 @@ from sqlalchemy.orm import Session
 from .. import tokens
 from ..access import Action, Principal
 from ..errors import InvalidInput, NotFound
+from ..names import MAX_ROW_ID
 from ..orm import Image, Share, utcnow
 from . import audit, images
 from .collections import require_user
-from .limits import Limiter
-from .users import MAX_ROW_ID
 
 PREFIX = "shr_"
 SHARE_RE = re.compile(r"shr_([a-z0-9]{12})_([A-Za-z0-9_-]{43})")
@@ -128,11 +127,3 @@ def open_share(session: Session, token: str) -> tuple[Share, Image]:
     if row.expires_at <= utcnow():
         raise NotFound(f"this share link expired on {row.expires_at:%Y-%m-%d %H:%M} UTC; ask its owner for a new one")
     return row, session.get_one(Image, row.image_id)
-
-
-def record_download(
-    session: Session, share: Share, image: Image, remote_addr: str | None, limiter: Limiter | None = None
-) -> None:
-    """Count a download through the link, on the link and on the image (as a pull, within the pull limits)."""
-    share.downloads = Share.downloads + 1
-    images.record_pull(session, Principal(None, "read", via="share"), image, remote_addr, limiter)

@@ -18,14 +18,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from .. import tokens
-from ..access import Action, Principal, TeamAction, TeamRole, can, can_team, decide_team, team_role
+from ..access import Action, Person, Principal, TeamAction, TeamRole, can, can_team, decide_team, team_role
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
-from ..names import validate_name, validate_username
+from ..names import MAX_ROW_ID, validate_name, validate_username
 from ..orm import Invitation, Team, TeamMember, User, utcnow
 from . import audit
 from .collections import MAX_DESCRIPTION, require_user
 from .rows import holders, insert_unique, is_last_owner
-from .users import MAX_ROW_ID, get_user
+from .users import get_user
 
 TEAM_NAME_MAX = 64
 INVITATION_RE = re.compile(r"(\d{1,10})\.(\d{1,10})\.([A-Za-z0-9_-]{43})")
@@ -104,7 +104,7 @@ def memberships(session: Session, team: Team) -> list[Membership]:
     return [Membership(user, TeamRole(role)) for user, role in rows]
 
 
-def insert_team(session: Session, name: str, owner: User, *, description: str = "", open_: bool = False) -> Team:
+def insert_team(session: Session, name: str, owner: Person, *, description: str = "", open_: bool = False) -> Team:
     """Create a team owned by ``owner``, without asking the policy (callers have done so)."""
     team = insert_unique(
         session,
@@ -151,7 +151,7 @@ def delete_team(session: Session, principal: Principal, name: str) -> None:
     audit.record(session, "team.delete", principal, detail={"team": name})
 
 
-def grant(session: Session, team: Team, user: User, role: TeamRole = TeamRole.MEMBER) -> TeamMember:
+def grant(session: Session, team: Team, user: Person, role: TeamRole = TeamRole.MEMBER) -> TeamMember:
     """Add ``user`` to ``team`` with ``role``, without asking the policy (callers have done so)."""
     return insert_unique(
         session,

@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from .. import tokens
-from ..access import Action, Principal, can, may_manage_tokens
+from ..access import Action, Identity, Person, Principal, can, may_manage_tokens
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
-from ..names import validate_username
+from ..names import MAX_ROW_ID, validate_username
 from ..orm import ApiToken, User, utcnow
 from . import audit
 
 MAX_TOKEN_NAME = 100
 MAX_EXPIRY_DAYS = 3650
-MAX_ROW_ID = 2**31 - 1
-LAST_USED_PRECISION = dt.timedelta(minutes=1)
 
 
 def create_user(session: Session, name: str, *, admin: bool = False, staff: bool = False, robot: bool = False) -> User:
@@ -58,7 +57,7 @@ def get_user(session: Session, name: str) -> User:
 
 def create_token(
     session: Session,
-    user: User,
+    user: Person,
     secret_key: bytes,
     *,
     name: str = "token",
@@ -77,7 +76,7 @@ def create_token(
         expires_at = utcnow() + dt.timedelta(days=expires_in_days)
     key_id, salt, token = tokens.generate(secret_key)
     row = ApiToken(
-        user=user,
+        user_id=user.id,
         name=name.strip(),
         key_id=key_id,
         salt=salt,
@@ -87,7 +86,8 @@ def create_token(
     )
     session.add(row)
     session.flush()
-    audit.record(session, "token.create", Principal(user), detail={"token": row.name, "scope": scope})
+    actor = Principal(Identity(user.id, user.name))
+    audit.record(session, "token.create", actor, detail={"token": row.name, "scope": scope})
     return row, token
 
 
@@ -96,24 +96,35 @@ def token_is_live(row: ApiToken, now: dt.datetime | None = None) -> bool:
     return row.revoked_at is None and (row.expires_at is None or row.expires_at > now)
 
 
-def authenticate_token(session: Session, token: str) -> Principal:
-    """The principal a bearer token stands for; Unauthorized for anything unknown, revoked or expired."""
+@dataclass(frozen=True)
+class TokenMatch:
+    """The user a verified token belongs to, and what the token allows."""
+
+    identity: Identity
+    scope: str
+    token_id: int
+
+    @classmethod
+    def of(cls, row: ApiToken) -> TokenMatch:
+        return cls(Identity.of(row.user), row.scope, row.id)
+
+
+def authenticate_token(session: Session, token: str) -> TokenMatch:
+    """Who a bearer token stands for; Unauthorized for anything unknown, revoked or expired."""
     key_id = tokens.key_id_of(token)
-    row = session.scalar(select(ApiToken).where(ApiToken.key_id == key_id)) if key_id else None
+    row = (
+        session.scalar(select(ApiToken).where(ApiToken.key_id == key_id).options(joinedload(ApiToken.user)))
+        if key_id
+        else None
+    )
     if row is None or not tokens.matches(token, row.hashed) or not token_is_live(row):
         raise Unauthorized("invalid, expired or revoked token")
-    return token_principal(row)
+    if row.user.disabled_at is not None:
+        raise Unauthorized(f"the account {row.user.name!r} is disabled; ask the registry's staff")
+    return TokenMatch.of(row)
 
 
-def token_principal(row: ApiToken) -> Principal:
-    """The principal a verified token stands for, noting its use (to the minute, to spare writes)."""
-    now = utcnow()
-    if row.last_used_at is None or now - row.last_used_at > LAST_USED_PRECISION:
-        row.last_used_at = now
-    return Principal(row.user, row.scope, row.id)
-
-
-def list_tokens(session: Session, user: User) -> list[ApiToken]:
+def list_tokens(session: Session, user: Person) -> list[ApiToken]:
     return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id)))
 
 
