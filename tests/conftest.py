@@ -26,10 +26,10 @@ import httpx
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
-from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
 from sregistry_jupyter.registry import db
+from sregistry_jupyter.registry.connections import make_server
 from sregistry_jupyter.registry.context import Registry
 from sregistry_jupyter.registry.services import users
 from sregistry_jupyter.registry.storage import FilesystemBlobStore
@@ -180,7 +180,7 @@ def start_in_thread(context: Registry) -> tuple[str, callable]:
     def run() -> None:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
-        server = HTTPServer(make_app(context), max_body_size=context.max_upload_size, chunk_size=1 << 20)
+        server = make_server(make_app(context), context)
         sockets = bind_sockets(0, "127.0.0.1")
         server.add_sockets(sockets)
         loop.run_until_complete(context.start())

@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
-from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from traitlets import Bool, Float, Integer, List, TraitError, Type, Unicode, default, validate
 from traitlets.config import Application, catch_config_error
@@ -25,6 +24,7 @@ from . import db
 from .access import Policy
 from .auth import Authenticator
 from .auth.local import LocalAuthenticator
+from .connections import ConnectionLimits, make_server
 from .context import Registry
 from .services.gc import UPLOAD_TTL
 from .services.limits import Limiter, Limits, parse_networks
@@ -127,6 +127,28 @@ class RegistryApp(Application):
         "", config=True, help="Redis to count limits in (redis://host:6379/0); empty: the database counts them."
     )
     redis_prefix = Unicode("sregistry:", config=True, help="Prefix of the registry's keys in Redis.")
+    header_timeout = Float(
+        10.0,
+        config=True,
+        help="Seconds a connection has to send a request's headers, from its opening or its previous response "
+        "(so also how long an idle keep-alive connection stays open); 0: Tornado's hour.",
+    )
+    body_min_rate = Integer(
+        64 << 10,
+        config=True,
+        help="Bytes a second a request body must keep arriving at, averaged over body_rate_window; slower "
+        "requests get 408 and are closed, whatever their size; 0: no minimum.",
+    )
+    body_rate_window = Float(
+        30.0, config=True, help="Seconds over which a request body's rate is averaged (see body_min_rate)."
+    )
+    max_connections_per_address = Integer(
+        64,
+        config=True,
+        help="Connections one client address (an IPv6 /64) may keep open at once; more are answered 429 and "
+        "closed. Behind a reverse proxy every connection comes from the proxy: list it in "
+        "limit_exempt_networks and cap clients at the proxy. 0: no cap.",
+    )
 
     @validate("limit_exempt_networks")
     def _valid_networks(self, proposal: dict) -> list[str]:
@@ -134,6 +156,18 @@ class RegistryApp(Application):
             parse_networks(proposal["value"])
         except ValueError as error:
             raise TraitError(str(error)) from None
+        return proposal["value"]
+
+    @validate("header_timeout", "body_min_rate", "max_connections_per_address")
+    def _not_negative(self, proposal: dict) -> float:
+        if proposal["value"] < 0:
+            raise TraitError(f"{proposal['trait'].name} must be 0 (off) or more, not {proposal['value']}")
+        return proposal["value"]
+
+    @validate("body_rate_window")
+    def _positive_window(self, proposal: dict) -> float:
+        if proposal["value"] <= 0:
+            raise TraitError(f"body_rate_window must be a positive number of seconds, not {proposal['value']}")
         return proposal["value"]
 
     @default("db_url")
@@ -231,6 +265,16 @@ class RegistryApp(Application):
             terms_of_service=self.terms_of_service,
             authenticator=self.authenticator_class(parent=self),
             limiter=self.make_limiter(),
+            connection_limits=self.make_connection_limits(),
+        )
+
+    def make_connection_limits(self) -> ConnectionLimits:
+        return ConnectionLimits(
+            header_timeout=self.header_timeout,
+            body_min_rate=self.body_min_rate,
+            body_rate_window=self.body_rate_window,
+            max_connections_per_address=self.max_connections_per_address,
+            exempt_networks=parse_networks(self.limit_exempt_networks),
         )
 
     def make_limiter(self) -> Limiter:
@@ -263,13 +307,7 @@ class ServeCommand(RegistryApp):
         reaped = registry.store.reap_uploads(UPLOAD_TTL)
         if reaped:
             self.log.info("removed %d unfinished uploads left by an earlier run", reaped)
-        server = HTTPServer(
-            make_app(registry),
-            max_body_size=self.max_upload_size,
-            chunk_size=1 << 20,
-            idle_connection_timeout=300,
-            xheaders=bool(self.public_url),
-        )
+        server = make_server(make_app(registry), registry, xheaders=bool(self.public_url))
         sockets = bind_sockets(self.port, self.ip)
         server.add_sockets(sockets)
         host, port = sockets[0].getsockname()[:2]

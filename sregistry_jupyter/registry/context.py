@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .access import DEFAULT_POLICY, Policy
 from .bookkeeping import FLUSH_INTERVAL, Bookkeeping
+from .connections import ConnectionLimits
 from .database import Database
 from .services.limits import Limiter
 from .storage import BlobStore
@@ -48,6 +49,7 @@ class Registry:
     terms_of_service: str = ""
     authenticator: Authenticator | None = None
     limiter: Limiter = field(default_factory=Limiter)
+    connection_limits: ConnectionLimits = field(default_factory=ConnectionLimits)
     flush_interval: float = FLUSH_INTERVAL
     in_flight: InFlight = field(default_factory=InFlight)
     allowed_hosts: frozenset[str] = frozenset(LOCAL_HOSTS)

@@ -203,7 +203,7 @@ class SlowHub:
         self.thread.join(10)
 
 
-def hub_registry(db_url: str, tmp_path: Path, hub: SlowHub) -> tuple[LiveRegistry, callable]:
+def hub_registry(db_url: str, tmp_path: Path, hub: SlowHub, **settings) -> tuple[LiveRegistry, callable]:
     authenticator = HubAuthenticator(
         api_url=f"{hub.url}/hub/api",
         api_token="service-token",
@@ -211,7 +211,7 @@ def hub_registry(db_url: str, tmp_path: Path, hub: SlowHub) -> tuple[LiveRegistr
         hub_public_url=f"{hub.url}/hub/",
         timeout=10,
     )
-    context = open_context(db_url, tmp_path / "data", authenticator=authenticator, terms_of_service="")
+    context = open_context(db_url, tmp_path / "data", authenticator=authenticator, terms_of_service="", **settings)
     url, stop = start_in_thread(context)
     return LiveRegistry(url, context, tmp_path / "data", db_url), stop
 
