@@ -4,6 +4,13 @@ Handlers and services never compare roles themselves. ``decide`` is a pure funct
 the action, the collection and the principal's role in it, so the whole policy can be read (and tested
 as a table) in one place. A token's scope caps what the user behind it may do: a read token can never
 push, whatever the user's role.
+
+The same module says why a refusal happened, so that every surface words it alike: ``missing_identity``
+(nobody is asking, and the action needs someone), ``scope_refusal`` (the credential's scope rules the
+action out, whatever it is done to; the message names the scope needed) and ``role_refusal`` (the
+caller's role in the collection does not allow it). The first two depend on nothing but the principal and
+the action, so services check them before looking anything up, and their answer reveals nothing about
+whether, or what, the target is.
 """
 
 from __future__ import annotations
@@ -70,6 +77,24 @@ SCOPE_ALLOWS: dict[str, frozenset[Action]] = {
         }
     ),
     "admin": frozenset(Action),
+}
+
+DOING: dict[Action, str] = {
+    Action.SEE: "seeing collections",
+    Action.PULL: "pulling",
+    Action.CREATE_COLLECTION: "creating collections",
+    Action.PUSH: "pushing",
+    Action.TAG: "tagging",
+    Action.UPDATE: "changing a collection's description",
+    Action.DELETE_IMAGE: "deleting images",
+    Action.DELETE_COLLECTION: "deleting a collection",
+    Action.MANAGE_MEMBERS: "managing a collection's members",
+    Action.CHANGE_PRIVACY: "changing a collection's privacy",
+    Action.FREEZE: "freezing tags",
+    Action.SHARE: "sharing images",
+    Action.STAR: "starring collections",
+    Action.CREATE_TEAM: "creating teams",
+    Action.ADMIN: "administering the registry",
 }
 
 GLOBAL_ACTIONS = frozenset({Action.ADMIN, Action.CREATE_COLLECTION, Action.CREATE_TEAM})
@@ -197,6 +222,84 @@ def decide(principal: Principal, action: Action, collection: Collection | None, 
     if role is Role.CONTRIBUTOR and action in CONTRIBUTOR_ACTIONS:
         return True
     return not collection.private and action in PUBLIC_ACTIONS
+
+
+CREDENTIAL_NAMES = {
+    Via.TOKEN: "token",
+    Via.HMAC: "token",
+    Via.HUB: "JupyterHub token",
+    Via.LINK: "link",
+    Via.SESSION: "session",
+    Via.CLI: "command",
+    Via.ANONYMOUS: "request",
+}
+TEAM_DOING = {
+    TeamAction.SEE: "seeing teams",
+    TeamAction.JOIN: "joining a team",
+    TeamAction.ACCEPT: "accepting an invitation",
+    TeamAction.LEAVE: "leaving a team",
+    TeamAction.MANAGE: "managing a team",
+}
+
+
+def scope_needed(action: Action) -> str:
+    """The weakest token scope that allows ``action``."""
+    return next(scope for scope, allowed in SCOPE_ALLOWS.items() if action in allowed)
+
+
+def missing_identity(principal: Principal, action: Action) -> str | None:
+    """Why ``action`` cannot be done without a credential, or None: nobody may do more than see and pull."""
+    if principal.user is not None or action in PUBLIC_ACTIONS:
+        return None
+    return f"{DOING[action]} needs a token"
+
+
+def _scope_words(principal: Principal, doing: str, needed: str) -> str:
+    article = "an" if needed[0] in "aeiou" else "a"
+    credential = CREDENTIAL_NAMES[principal.via]
+    words = f"this {credential} has scope {principal.scope!r}; {doing} needs {article} {needed!r} token"
+    if principal.via is Via.HUB:
+        words += " (the registry's staff set what JupyterHub tokens may do; a registry token of that scope works too)"
+    return words
+
+
+def scope_refusal(principal: Principal, action: Action) -> str | None:
+    """Why the scope of ``principal``'s credential rules ``action`` out wherever it is done, or None.
+
+    The answer depends on the principal and the action alone, which is why callers check it before looking
+    up the target: then a read token hears the same thing about a private collection as about a missing one.
+    """
+    if principal.user is None or action in SCOPE_ALLOWS.get(principal.scope, frozenset()):
+        return None
+    return _scope_words(principal, DOING[action], scope_needed(action))
+
+
+def team_scope_refusal(principal: Principal, action: TeamAction) -> str | None:
+    """As ``scope_refusal``, for teams: anything but seeing them needs the scope that manages members."""
+    allowed = SCOPE_ALLOWS.get(principal.scope, frozenset())
+    needed = Action.SEE if action is TeamAction.SEE else Action.MANAGE_MEMBERS
+    if principal.user is None or needed in allowed:
+        return None
+    return _scope_words(principal, TEAM_DOING[action], scope_needed(needed))
+
+
+def role_refusal(action: Action, collection: str, role: Role | None) -> str:
+    """Why a caller whose scope allows ``action``, but whose role in ``collection`` does not, is refused."""
+    if role is Role.CONTRIBUTOR:
+        return f"{DOING[action]} in collection {collection!r} is for its owners; contributors may pull and star"
+    return f"{DOING[action]} in collection {collection!r} is for its owners"
+
+
+def refusal(principal: Principal, action: Action, collection: str, role: Role | None) -> str:
+    """Why ``decide`` refused ``action`` in ``collection`` to a caller who may see it."""
+    return scope_refusal(principal, action) or role_refusal(action, collection, role)
+
+
+def token_management_refusal(principal: Principal) -> str:
+    """Why ``may_manage_tokens`` refused."""
+    if principal.via is Via.HUB:
+        return "JupyterHub tokens may not create or revoke registry tokens; sign in to the registry's pages instead"
+    return _scope_words(principal, "creating or revoking other tokens", "admin") + " or a signed-in session"
 
 
 def role_of(session: Session, user: Person | None, collection: Collection) -> Role | None:

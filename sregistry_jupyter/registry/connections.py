@@ -286,7 +286,7 @@ class GuardedHTTPServer(HTTPServer):
         )
         log.info("refusing a connection from %s: %d already open", peer, cap)
         headers = {"Retry-After": str(REFUSAL_RETRY_AFTER)}
-        close_after(stream, early_answer(429, "Too Many Requests", "TOO_MANY_CONNECTIONS", message, headers))
+        close_after(stream, early_answer(429, "Too Many Requests", "TOO_MANY_REQUESTS", message, headers))
 
     def start_request(self, server_conn: object, request_conn: httputil.HTTPConnection) -> httputil.HTTPMessageDelegate:
         if self.limits.body_min_rate <= 0 or not isinstance(request_conn, HTTP1Connection):

@@ -29,6 +29,10 @@ class Unauthorized(RegistryError):
     code = "UNAUTHORIZED"
 
 
+class CredentialRequired(Unauthorized):
+    """Nobody is asking, and the action needs someone: each surface adds how its clients get a credential."""
+
+
 class Forbidden(RegistryError):
     status = 403
     code = "DENIED"

@@ -231,12 +231,12 @@ def test_the_connection_over_the_cap_is_answered_429_while_other_addresses_conne
     over.close()
     status, headers, body = parse_answer(answer)
     assert status == 429 and headers["retry-after"] == "5" and seconds < 3
-    assert body["code"] == "TOO_MANY_CONNECTIONS" and f"at most {CAP} connections" in body["message"]
+    assert body["code"] == "TOO_MANY_REQUESTS" and f"at most {CAP} connections" in body["message"]
     assert body["error"] == {"code": 429, "message": body["message"]} and body["detail"] == body["message"]
 
     with httpx.Client(base_url=registry.url, timeout=10) as client:
         refused = client.get("/api/v1/collections")
-    assert refused.status_code == 429 and refused.json()["code"] == "TOO_MANY_CONNECTIONS"
+    assert refused.status_code == 429 and refused.json()["code"] == "TOO_MANY_REQUESTS"
 
     elsewhere = connect(registry.url, SECOND_ADDRESS)
     assert get_version(elsewhere) == 200

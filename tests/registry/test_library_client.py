@@ -237,9 +237,21 @@ def test_wrong_token_is_unauthorized_and_creates_nothing(registry, lib, sif):
 
     message = lib.fails("push", "-file", str(sif("demo")), "-ref", "dan/tools/demo", token="sreg_not-a-real-token")
     assert "401 Unauthorized" in message
-    assert "401" in lib.fails("push", "-file", str(sif("demo")), "-ref", "dan/tools/demo")
+    anonymous = lib.fails("push", "-file", str(sif("demo")), "-ref", "dan/tools/demo")
+    hint = f"create a token at {registry.url}/tokens, then run 'apptainer remote login'"
+    assert f"pushing needs a token: {hint}" in anonymous
+    assert "(401 Unauthorized)" in anonymous
     assert registry.client().get("/api/v1/collections/tools").status_code == 404
     assert blobs_on_disk(registry) == [] and count(registry, Image) == 0
+
+
+def test_a_read_token_is_told_what_pushing_needs(registry, lib, alice, sif):
+    lib.push(sif("demo", seed=1), "alice/tools/demo", "latest", alice)
+    reader = registry.add_user("alice", scope="read")
+    for ref in ("alice/tools/demo", "alice/tools/other", "alice/fresh/demo"):
+        refused = lib.fails("push", "-file", str(sif("again", seed=2)), "-ref", ref, token=reader)
+        assert "this token has scope 'read'; " in refused and "needs a 'write' token (403 Forbidden)" in refused
+    assert count(registry, Image) == 1
 
 
 def test_push_into_someone_elses_collection_is_refused_and_stores_nothing(registry, lib, alice, bob, sif):
@@ -254,8 +266,10 @@ def test_push_into_someone_elses_collection_is_refused_and_stores_nothing(regist
     new_container = lib.fails("push", "-file", str(theirs), "-ref", "bob/tools/other", token=bob)
     private = lib.fails("push", "-file", str(theirs), "-ref", "bob/vault/demo", token=bob)
 
-    assert "403 Forbidden" in into_container and "403 Forbidden" in new_container
-    assert "409 Conflict" in private
+    # The same words whether the collection is public (the client then finds it and fails creating the
+    # container or image) or private (it is not found, and creating it fails): only that the name is taken.
+    assert into_container == new_container == private.replace("vault", "tools")
+    assert "collection name 'tools' is taken (409 Conflict)" in into_container
     assert blobs_on_disk(registry) == blobs
     assert (count(registry, Image), count(registry, Container)) == (images, containers)
     assert lib.ok("getimage", "-ref", "tools/demo:latest")["hash"] == digest_of(mine)
@@ -410,7 +424,7 @@ def test_multipart_abort_discards_the_parts_and_only_the_pusher_may_abort(regist
     blobs = blobs_on_disk(registry)
 
     abort = f"/v2/imagefile/{image_id}/_multipart_abort"
-    assert "may not push" in library_error(mallory.put(abort, content=json.dumps({"uploadID": upload_id})), 403)
+    assert "is taken" in library_error(mallory.put(abort, content=json.dumps({"uploadID": upload_id})), 409)
     library_error(registry.client().put(abort, content=json.dumps({"uploadID": upload_id})), 401)
     with registry.session() as session:
         assert session.get(UploadSession, upload_id).state == "open"
@@ -448,7 +462,7 @@ def test_legacy_v1_upload_and_v1_tags(registry, alice, bob):
     image_id = created.json()["data"]["id"]
     blobs = blobs_on_disk(registry)
 
-    library_error(registry.client(bob).post(f"/v1/imagefile/{image_id}", content=data), 403)
+    library_error(registry.client(bob).post(f"/v1/imagefile/{image_id}", content=data), 409)
     library_error(registry.client().post(f"/v1/imagefile/{image_id}", content=data), 401)
     assert "digest" in library_error(api.post(f"/v1/imagefile/{image_id}", content=os.urandom(len(data))), 400)
     assert blobs_on_disk(registry) == blobs

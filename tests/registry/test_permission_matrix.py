@@ -84,15 +84,11 @@ def allowed(role: str, action: str, visibility: str) -> bool:
     return row[ACTIONS.index(action)] == "+"
 
 
-# Where a surface needs an identity before it looks anything up, so that an anonymous caller hears 401
-# whether or not the thing exists: pushes create what is missing, shub's writes are signed, and the
-# library's tag endpoint names a container by id.
-IDENTITY_FIRST = {
-    "native": frozenset({"push"}),
-    "library": frozenset({"push", "tag"}),
-    "shub": frozenset({"push", "delete_image"}),
-    "pages": frozenset(),
-}
+# Anything beyond seeing and pulling needs an identity, and an anonymous caller hears so (401) before
+# anything is looked up, whether or not the thing exists or is visible.
+WRITES = frozenset(ACTIONS) - {"see", "list", "search", "pull"}
+# People with no role in the base collections: a push of theirs finds the name taken, public or private.
+NON_MEMBERS = frozenset({"stranger", "teammate"})
 
 
 def outcome(surface: str, role: str, action: str, visibility: str) -> Outcome:
@@ -100,10 +96,12 @@ def outcome(surface: str, role: str, action: str, visibility: str) -> Outcome:
         return Outcome.ALLOWED
     if role in BAD_CREDENTIALS:
         return Outcome.BAD_CREDENTIAL
-    if role == "anonymous" and action in IDENTITY_FIRST[surface]:
+    if role == "anonymous" and action in WRITES:
         return Outcome.LOGIN
+    if action == "push" and role in NON_MEMBERS:
+        return Outcome.TAKEN
     if not allowed(role, "see", visibility):
-        return Outcome.TAKEN if action == "push" else Outcome.HIDDEN
+        return Outcome.HIDDEN
     return Outcome.DENIED
 
 
@@ -114,9 +112,9 @@ SUCCESS = {
     "pages": {},
 }
 REFUSAL = {
-    "native": {Outcome.HIDDEN: 404, Outcome.DENIED: 403, Outcome.TAKEN: 403},
+    "native": {Outcome.HIDDEN: 404, Outcome.DENIED: 403, Outcome.TAKEN: 409},
     "library": {Outcome.HIDDEN: 404, Outcome.DENIED: 403, Outcome.TAKEN: 409},
-    "shub": {Outcome.HIDDEN: 404, Outcome.DENIED: 403, Outcome.TAKEN: 403},
+    "shub": {Outcome.HIDDEN: 404, Outcome.DENIED: 403, Outcome.TAKEN: 409},
     "pages": {},
 }
 LISTINGS = frozenset({"list", "search"})
@@ -206,6 +204,8 @@ def test_cell(world: World, cell: Cell):
     if result is Outcome.HIDDEN and cell.action not in LISTINGS:
         missing = drive(world, cell.role, target.missing())
         assert (missing.status, missing.body) == (seen.status, target.as_if_missing(seen.body))
+    if result is Outcome.TAKEN:
+        assert f"collection name '{target.collection}' is taken" in seen.body
 
 
 def test_a_refused_freeze_leaves_the_tag_where_it_was(world: World):
@@ -376,7 +376,8 @@ LIBRARY_CLIENT_SAYS = {
 SREGISTRY_CLI_DONE = {"push": "Upload Complete", "pull": "Success!", "delete_image": "Response 204"}
 SREGISTRY_CLI_SAYS = {
     Outcome.HIDDEN: ("Not Found: 404",),
-    Outcome.DENIED: ("403", "you may not"),
+    Outcome.DENIED: ("403",),
+    Outcome.TAKEN: ("is taken",),
     Outcome.BAD_CREDENTIAL: ("Unauthorized: 401",),
 }
 

@@ -392,7 +392,7 @@ def test_push_refusals(registry, alice, alice_token, sifs):
     fields = {"collection": "lab", "name": "tool", "tag": "latest"}
     cases = {
         "unsigned": ({}, 401),
-        "stranger": (signed("push", "bob", bob_token, "lab", "tool"), 403),
+        "stranger": (signed("push", "bob", bob_token, "lab", "tool"), 409),
         "wrong kind": (signed("upload", "alice", alice_token, "lab", "tool"), 401),
         "read token": (signed("push", "reader", registry.add_user("reader", scope="read"), "lab", "tool"), 403),
     }
@@ -414,7 +414,7 @@ def test_push_refusals(registry, alice, alice_token, sifs):
     direct = client.post(
         "/upload", content=encoder.to_string(), headers={**headers, "Content-Type": encoder.content_type}
     )
-    assert direct.status_code == 403
+    assert direct.status_code == 409 and direct.json() == {"detail": "collection name 'lab' is taken"}
     assert stored_blobs(registry) == before
 
 

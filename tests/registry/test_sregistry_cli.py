@@ -112,7 +112,7 @@ def test_private_pull_and_refusals(registry, sif_file, tmp_path):
 
     intruder = bob("push", "--name", "lab/other", "--tag", "latest", str(sif_file))
     assert intruder.returncode != 0
-    assert "Collection return status 403" in intruder.stdout
+    assert "Collection return status 409 collection name 'lab' is taken" in intruder.stdout
 
     hidden = bob("search")
     assert "No container collections found." in hidden.stdout, output(hidden)

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ..access import Action, Principal, may_manage_tokens
+from ..access import Action, Principal, may_manage_tokens, token_management_refusal
 from ..errors import Forbidden, InvalidInput, NotFound
 from ..names import row_id
 from ..orm import User
@@ -70,7 +70,7 @@ def new_token(
 ) -> dict[str, Any]:
     user = require_user(principal)
     if not may_manage_tokens(principal):
-        raise Forbidden("creating tokens needs an admin-scoped token or a signed-in session")
+        raise Forbidden(token_management_refusal(principal))
     row, token = users.create_token(session, user, secret_key, name=name, scope=scope, expires_in_days=expires)
     return {**token_json(row), "token": token}
 

@@ -18,7 +18,7 @@ from .. import credentials
 from ..access import ANONYMOUS, Principal
 from ..auth import sessions
 from ..context import Registry
-from ..errors import Forbidden, InvalidInput, NotFound, RegistryError, TooLarge, Unauthorized
+from ..errors import CredentialRequired, Forbidden, InvalidInput, NotFound, RegistryError, TooLarge, Unauthorized
 from ..services.images import Pull
 
 log = logging.getLogger("sregistry_jupyter")
@@ -206,6 +206,10 @@ class BaseHandler(web.RequestHandler):
         """The error envelope of this surface; overridden by each protocol adapter."""
         return {"code": code, "message": message}
 
+    def credential_hint(self) -> str:
+        """How a client of this surface gets a credential, added to refusals that need one."""
+        return f"create a token at {self.base_url()}/tokens and send it as 'Authorization: Bearer <token>'"
+
     def log_exception(self, typ, value, tb) -> None:  # type: ignore[no-untyped-def]
         if isinstance(value, RegistryError):
             log.info("%s %s -> %s %s", self.request.method, self.request.uri, value.status, value.message)
@@ -217,6 +221,8 @@ class BaseHandler(web.RequestHandler):
         status, code, message = status_code, "HTTP_ERROR", self._reason
         if isinstance(error, RegistryError):
             status, code, message = error.status, error.code, error.message
+            if isinstance(error, CredentialRequired):
+                message = f"{message}: {self.credential_hint()}"
             self.set_status(status)
             for name, value in error.headers.items():
                 self.set_header(name, value)

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ... import __version__
-from ..access import Action, Principal, can, visible_collections
-from ..errors import Conflict, InvalidInput, NotFound, TooLarge, Unauthorized
+from ..access import Action, Principal, visible_collections
+from ..errors import CredentialRequired, InvalidInput, NotFound, TooLarge
 from ..names import validate_name
 from ..orm import Collection, Container, Image, Tag, UploadSession
 from ..ranges import parse_range
@@ -58,9 +58,13 @@ class LibraryHandler(BaseHandler):
     def arch(self) -> str | None:
         return self.get_query_argument("arch", None) or None
 
+    def credential_hint(self) -> str:
+        return f"create a token at {self.base_url()}/tokens, then run 'apptainer remote login' and paste it"
+
     def require_user(self) -> None:
+        """Every library call that needs someone is a step of a push (or its tags)."""
         if not self.principal.authenticated:
-            raise Unauthorized("this needs a token: apptainer remote login")
+            raise CredentialRequired("pushing needs a token")
 
 
 def required_strings(body: dict[str, Any], *names: str) -> tuple[str, ...]:
@@ -228,10 +232,10 @@ def visible_collection(session: Session, principal: Principal, name: str) -> dic
 
 def ensure_collection(session: Session, principal: Principal, name: str, private: bool | None, description: str) -> Any:
     """The collection a push goes into: an existing one the caller may push to, or a new one of theirs."""
+    collections.require(principal, Action.PUSH)
     existing = collections.find_collection(session, name)
     if existing is not None:
-        if not can(session, principal, Action.PUSH, existing):
-            raise Conflict(f"collection {name!r} exists and you may not push to it")
+        collections.check_push_into(session, principal, existing)
         return collection_json(existing)
     created = collections.create_collection(session, principal, name, private=private, description=description)
     return collection_json(created)

@@ -22,12 +22,11 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, contains_eager, joinedload
 
 from .. import credentials, signing
-from ..access import ANONYMOUS, Principal, visible_collections
-from ..errors import Forbidden, InvalidInput, NotFound, RegistryError, TooLarge, Unauthorized
+from ..access import ANONYMOUS, Action, Principal, visible_collections
+from ..errors import CredentialRequired, Forbidden, InvalidInput, NotFound, RegistryError, TooLarge, Unauthorized
 from ..names import is_digest, validate_digest
 from ..orm import Collection, Container, Image, Tag
 from ..services import collections, hmac_auth, images
-from ..services.collections import require_user
 from .base import BaseHandler
 from .multipart_form import FORM_OVERHEAD, MultipartReader, Part, boundary_of
 from .serialize import when
@@ -258,6 +257,12 @@ class ShubHandler(BaseHandler):
     def error_body(self, status: int, code: str, message: str) -> dict[str, Any]:
         return {"detail": message}
 
+    def credential_hint(self) -> str:
+        return (
+            f"create a token at {self.base_url()}/tokens and put it, with your username, in the 'registry' "
+            "section of sregistry-cli's ~/.sregistry"
+        )
+
     @property
     def signature(self) -> str | None:
         """The request's ``SREGISTRY-HMAC-SHA256`` ``Authorization`` header, if it has one."""
@@ -317,7 +322,7 @@ class ContainerHandler(ShubHandler):
         self.write_json(await self.read_db(manifest, self.principal, collection, name, tag, version, links))
 
     async def delete(self, collection: str, name: str, tag: str | None, version: str | None) -> None:
-        require_user(self.principal)
+        collections.require(self.principal, Action.DELETE_IMAGE)
         await self.write_db(delete_container_ref, self.principal, collection, name, tag, version)
         self.set_status(204)
         self.finish()
@@ -390,7 +395,7 @@ class UploadHandler(ShubHandler):
         """Nobody yet: the credential is checked as far as it can be without the fields it signs."""
         header = self.signature
         if header is None:
-            raise Unauthorized(f"sign the upload with an {hmac_auth.SCHEME} 'upload' credential")
+            raise CredentialRequired(f"pushing needs a token, which signs the upload ({hmac_auth.SCHEME})")
         credential = hmac_auth.parse(header)
         hmac_auth.check_fresh(credential, "upload")
         if not await self.read_db(has_live_token, credential.username):

@@ -1,4 +1,11 @@
-"""Collections (the namespace) and the containers inside them."""
+"""Collections (the namespace) and the containers inside them.
+
+Collection names are global, so a name someone else holds cannot be had, whether their collection is public
+or private. Whoever would create a collection under such a name, or push into one in which they have no role,
+hears only that the name is taken (``name_taken``): the same status and words for a private collection as
+for a public one, and nothing about what is in it. Refusals that no collection could lift (no identity,
+too weak a token scope) are given before anything is looked up (``require``).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +15,20 @@ from sqlalchemy import BigInteger, Select, cast, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..access import SCOPE_ALLOWS, Action, Principal, Role, can, decide, see_and_can, visible_collections
-from ..errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from ..access import (
+    Action,
+    Principal,
+    Role,
+    can,
+    decide,
+    missing_identity,
+    refusal,
+    role_of,
+    scope_refusal,
+    see_and_can,
+    visible_collections,
+)
+from ..errors import Conflict, CredentialRequired, Forbidden, InvalidInput, NotFound
 from ..names import validate_name
 from ..orm import Collection, CollectionMember, Container, Image, Star, Tag, User, utcnow
 from . import audit
@@ -45,27 +64,61 @@ def find_collection(session: Session, name: str) -> Collection | None:
     return session.scalar(select(Collection).where(Collection.name == name))
 
 
+def require(principal: Principal, action: Action) -> None:
+    """Refuse what no collection could allow, before anything is looked up: an action beyond seeing and
+    pulling without an identity (401, asking for a credential), or one the credential's scope rules out
+    (403, naming the scope needed). The answer is then the same whether the target exists, is hidden or
+    is in plain view."""
+    missing = missing_identity(principal, action)
+    if missing is not None:
+        raise CredentialRequired(missing)
+    scoped = scope_refusal(principal, action)
+    if scoped is not None:
+        raise Forbidden(scoped)
+
+
 def get_visible(session: Session, principal: Principal, name: str, action: Action = Action.SEE) -> Collection:
     """The collection if ``principal`` may see it; something invisible is reported as missing."""
+    require(principal, action)
     validate_name(name, "collection name")
     collection = find_collection(session, name)
     seen, allowed = see_and_can(session, principal, action, collection)
     if not seen:
         raise NotFound(f"no collection {name!r}")
     if not allowed:
-        raise Forbidden(f"you may not {action.value.replace('_', ' ')} in collection {name!r}")
+        raise Forbidden(refusal(principal, action, name, role_of(session, principal.user, collection)))
     return collection
+
+
+def name_taken(name: str) -> Conflict:
+    """The one answer to creating, or pushing into, a collection whose name someone else holds."""
+    return Conflict(f"collection name {name!r} is taken")
+
+
+def check_push_into(session: Session, principal: Principal, collection: Collection) -> None:
+    """Refuse a push into an existing collection unless ``principal`` may push there.
+
+    Someone with no role in it hears only that the name is taken (``name_taken``), alike for a public and a
+    private collection; a member whose role does not allow pushing hears why. The caller has already
+    checked the scope (``require``), so the refusal never depends on it.
+    """
+    role = role_of(session, principal.user, collection)
+    if decide(principal, Action.PUSH, collection, role):
+        return
+    if role is None:
+        raise name_taken(collection.name)
+    raise Forbidden(refusal(principal, Action.PUSH, collection.name, role))
 
 
 def require_user(principal: Principal) -> User:
     if principal.user is None:
-        raise Unauthorized("this needs a signed-in user or a token")
+        raise CredentialRequired("this needs a signed-in user or a token")
     return principal.user
 
 
 def check_may_create(session: Session, principal: Principal) -> None:
     """Forbidden, saying why, unless ``principal`` may create a collection now."""
-    require_user(principal)
+    require(principal, Action.CREATE_COLLECTION)
     if can(session, principal, Action.CREATE_COLLECTION):
         return
     if decide(principal, Action.CREATE_COLLECTION, None, None):
@@ -74,9 +127,7 @@ def check_may_create(session: Session, principal: Principal) -> None:
             f"you already own {limit} collection{'s' if limit != 1 else ''}, the most this registry allows; "
             "push into one of them or ask the registry's staff"
         )
-    if Action.CREATE_COLLECTION in SCOPE_ALLOWS.get(principal.scope, frozenset()):
-        raise Forbidden("only the registry's staff may create collections here; ask them to create one for you")
-    raise Forbidden(f"a token of scope {principal.scope!r} may not create collections")
+    raise Forbidden("only the registry's staff may create collections here; ask them to create one for you")
 
 
 def _serialise_creations(session: Session, user: User) -> None:
@@ -106,6 +157,7 @@ def new_collection(
     (``private`` None: not asked for). A name taken meanwhile raises IntegrityError for the caller to
     retry or report.
     """
+    require(principal, Action.CREATE_COLLECTION)
     user = require_user(principal)
     validate_name(name, "collection name")
     if private is not None and not isinstance(private, bool):
@@ -135,7 +187,7 @@ def create_collection(
         return new_collection(session, principal, name, private=private, description=description)
     except IntegrityError:
         session.rollback()
-        raise Conflict(f"collection {name!r} already exists") from None
+        raise name_taken(name) from None
 
 
 def update_collection(
@@ -146,16 +198,21 @@ def update_collection(
     description: str | None = None,
     private: bool | None = None,
 ) -> Collection:
+    """Change what is asked; a request asking nothing still needs the right to change the collection."""
+    changes = ((description, Action.UPDATE), (private, Action.CHANGE_PRIVACY))
+    asked = [action for value, action in changes if value is not None] or [Action.UPDATE]
+    for action in asked:
+        require(principal, action)
     collection = get_visible(session, principal, name)
+    role = role_of(session, principal.user, collection)
+    for action in asked:
+        if not decide(principal, action, collection, role):
+            raise Forbidden(refusal(principal, action, name, role))
     if description is not None:
-        if not can(session, principal, Action.UPDATE, collection):
-            raise Forbidden(f"you may not change collection {name!r}")
         collection.description = _description(description)
     if private is not None:
         if not isinstance(private, bool):
             raise InvalidInput("'private' must be true or false")
-        if not can(session, principal, Action.CHANGE_PRIVACY, collection):
-            raise Forbidden(f"you may not change the privacy of collection {name!r}")
         if not private and principal.policy.private_only:
             raise Forbidden("this registry keeps every collection private; none can be made public")
         collection.private = private

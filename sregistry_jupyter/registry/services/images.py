@@ -16,13 +16,21 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..access import Action, Principal, can
-from ..errors import Conflict, Forbidden, InvalidInput, NotFound
+from ..access import Action, Principal
+from ..errors import Conflict, InvalidInput, NotFound
 from ..names import is_digest, validate_arch, validate_digest, validate_name, validate_tag
 from ..orm import Blob, Collection, Container, Image, Tag, utcnow
 from ..storage import BlobInfo
 from . import audit
-from .collections import check_may_create, find_collection, get_container, get_visible, new_collection, require_user
+from .collections import (
+    check_may_create,
+    check_push_into,
+    find_collection,
+    get_container,
+    get_visible,
+    new_collection,
+    require,
+)
 from .limits import PullTarget
 
 T = TypeVar("T")
@@ -61,7 +69,7 @@ def authorize_push(
     arch: str | None = None,
 ) -> PushTarget:
     """Check everything about a push that can be checked before its bytes arrive."""
-    require_user(principal)
+    require(principal, Action.PUSH)
     validate_name(collection, "collection name")
     validate_name(container, "container name")
     tags = tuple(dict.fromkeys(validate_tag(t) for t in tags))
@@ -70,9 +78,8 @@ def authorize_push(
     existing = find_collection(session, collection)
     if existing is None:
         check_may_create(session, principal)
-    elif not can(session, principal, Action.PUSH, existing):
-        raise Forbidden(f"you may not push to collection {collection!r}")
     else:
+        check_push_into(session, principal, existing)
         frozen = session.scalars(
             select(Tag.name)
             .join(Container)
@@ -93,8 +100,8 @@ def _get_or_create_collection(session: Session, principal: Principal, name: str)
     collection = find_collection(session, name)
     if collection is None:
         collection = new_collection(session, principal, name)
-    elif not can(session, principal, Action.PUSH, collection):
-        raise Forbidden(f"you may not push to collection {name!r}")
+    else:
+        check_push_into(session, principal, collection)
     return collection
 
 
@@ -208,12 +215,9 @@ def resolve(
     arch: str | None = None,
     action: Action = Action.PULL,
 ) -> Image:
-    """The uploaded image that ``ref`` (a tag or ``sha256.<hex>``) names, if ``principal`` may see it."""
-    collection = get_visible(session, principal, collection_name)
-    if not can(session, principal, action, collection):
-        raise (NotFound if action is Action.PULL else Forbidden)(
-            f"you may not {action.value.replace('_', ' ')} in collection {collection_name!r}"
-        )
+    """The uploaded image that ``ref`` (a tag or ``sha256.<hex>``) names, if ``principal`` may see it and
+    perform ``action`` on it."""
+    collection = get_visible(session, principal, collection_name, action)
     container = get_container(session, collection, container_name)
     if arch is not None:
         validate_arch(arch)

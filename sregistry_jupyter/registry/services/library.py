@@ -18,13 +18,13 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..access import Action, Identity, Principal, Via, can, see_and_can
+from ..access import Action, Identity, Principal, Via, can, refusal, role_of, see_and_can
 from ..errors import Forbidden, InvalidInput, NotFound
 from ..names import is_digest, validate_digest, validate_name, validate_tag
 from ..orm import Blob, Collection, Container, Image, UploadSession, User, utcnow
 from ..storage import BlobInfo
 from . import audit
-from .collections import get_container, get_visible
+from .collections import check_push_into, get_container, get_visible, require
 from .gc import UPLOAD_TTL
 from .images import audit_push, ensure_blob, get_or_create_container, mark_uploaded, set_tag, with_retries
 
@@ -69,26 +69,32 @@ def _by_id(session: Session, model: type[Row], raw_id: str) -> Row | None:
     return session.get(model, int(raw_id)) if raw_id.isdigit() and len(raw_id) < 18 else None
 
 
+def _check_action(
+    session: Session, principal: Principal, action: Action, collection: Collection | None, what: str
+) -> None:
+    """Refuse ``action`` in ``collection`` (None: the row was not found) unless ``principal`` may perform it;
+    something invisible is ``what`` missing, and a push into someone else's collection finds its name taken."""
+    require(principal, action)
+    seen, allowed = see_and_can(session, principal, action, collection)
+    if not seen:
+        raise NotFound(f"no {what}")
+    if allowed:
+        return
+    if action is Action.PUSH:
+        check_push_into(session, principal, collection)
+    raise Forbidden(refusal(principal, action, collection.name, role_of(session, principal.user, collection)))
+
+
 def get_container_by_id(session: Session, principal: Principal, raw_id: str, action: Action) -> Container:
     """A container by its numeric id, reported missing unless ``principal`` may see it."""
     container = _by_id(session, Container, raw_id)
-    collection = container.collection if container is not None else None
-    seen, allowed = see_and_can(session, principal, action, collection)
-    if not seen:
-        raise NotFound(f"no container {raw_id}")
-    if not allowed:
-        raise Forbidden(f"you may not {action.value.replace('_', ' ')} in collection {collection.name!r}")
+    _check_action(session, principal, action, container.collection if container else None, f"container {raw_id}")
     return container
 
 
 def get_image_by_id(session: Session, principal: Principal, raw_id: str, action: Action) -> Image:
     image = _by_id(session, Image, raw_id)
-    collection = image.container.collection if image is not None else None
-    seen, allowed = see_and_can(session, principal, action, collection)
-    if not seen:
-        raise NotFound(f"no image {raw_id}")
-    if not allowed:
-        raise Forbidden(f"you may not {action.value} to collection {collection.name!r}")
+    _check_action(session, principal, action, image.container.collection if image else None, f"image {raw_id}")
     return image
 
 
@@ -106,10 +112,10 @@ def find_container(session: Session, principal: Principal, collection: str, name
 def create_container(
     session: Session, principal: Principal, collection_id: str, name: str, description: str
 ) -> Container:
+    require(principal, Action.PUSH)
     validate_name(name, "container name")
     collection = get_collection_by_id(session, principal, collection_id)
-    if not can(session, principal, Action.PUSH, collection):
-        raise Forbidden(f"you may not push to collection {collection.name!r}")
+    check_push_into(session, principal, collection)
     return with_retries(session, lambda: get_or_create_container(session, collection, name, description))
 
 

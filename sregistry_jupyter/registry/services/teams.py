@@ -18,7 +18,19 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from .. import tokens
-from ..access import Action, Person, Principal, TeamAction, TeamRole, can, can_team, decide_team, team_role
+from ..access import (
+    Action,
+    Person,
+    Principal,
+    TeamAction,
+    TeamRole,
+    can,
+    can_team,
+    decide_team,
+    scope_refusal,
+    team_role,
+    team_scope_refusal,
+)
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from ..names import MAX_ROW_ID, validate_name, validate_username
 from ..orm import Invitation, Team, TeamMember, User, utcnow
@@ -75,21 +87,25 @@ def find_team(session: Session, name: str) -> Team | None:
 def get_team(session: Session, principal: Principal, name: str, action: TeamAction = TeamAction.SEE) -> Team:
     """The team, if ``principal`` may perform ``action`` on it; teams are shown to signed-in users only."""
     require_user(principal)
+    scoped = team_scope_refusal(principal, action)
+    if scoped is not None:
+        raise Forbidden(scoped)
     validate_team_name(name)
     team = find_team(session, name)
     if team is None:
         raise NotFound(f"no team {name!r}")
-    if not can_team(session, principal, TeamAction.SEE, team):
-        raise Forbidden("your token may not see teams")
-    if action is not TeamAction.SEE and not can_team(session, principal, action, team):
-        raise Forbidden(_refusal(action, team))
+    if not can_team(session, principal, action, team):
+        raise Forbidden(_refusal(principal, action, team))
     return team
 
 
-def _refusal(action: TeamAction, team: Team) -> str:
+def _refusal(principal: Principal, action: TeamAction, team: Team) -> str:
+    scoped = team_scope_refusal(principal, action)
+    if scoped is not None:
+        return scoped
     if action is TeamAction.JOIN and not team.open:
         return f"team {team.name!r} is invite-only: ask one of its owners for an invitation"
-    return REFUSALS[action].format(team=team.name) + " (with a token, it needs admin scope)"
+    return REFUSALS[action].format(team=team.name)
 
 
 def list_teams(session: Session, principal: Principal) -> list[Team]:
@@ -121,7 +137,9 @@ def create_team(
     user = require_user(principal)
     validate_team_name(name)
     if not can(session, principal, Action.CREATE_TEAM):
-        raise Forbidden("you may not create teams: ask the registry's staff (a token needs admin scope)")
+        raise Forbidden(
+            scope_refusal(principal, Action.CREATE_TEAM) or "only the registry's staff may create teams here; ask them"
+        )
     team = insert_team(session, name, user, description=description, open_=open_)
     audit.record(session, "team.create", principal, detail={"team": name, "open": team.open})
     return team
@@ -221,7 +239,7 @@ def join_team(session: Session, principal: Principal, team_name: str) -> Team:
     if team_role(session, user, team) is not None:
         return team
     if not decide_team(principal, TeamAction.JOIN, team, None):
-        raise Forbidden(_refusal(TeamAction.JOIN, team))
+        raise Forbidden(_refusal(principal, TeamAction.JOIN, team))
     grant(session, team, user)
     audit.record(session, "team.join", principal, detail={"team": team.name})
     return team
@@ -303,7 +321,7 @@ def accept_invitation(session: Session, principal: Principal, code: str) -> Team
     row, team = _usable_invitation(session, code)
     role = team_role(session, user, team)
     if not decide_team(principal, TeamAction.ACCEPT, team, role):
-        raise Forbidden(_refusal(TeamAction.ACCEPT, team))
+        raise Forbidden(_refusal(principal, TeamAction.ACCEPT, team))
     if role is not None:
         return team
     now = utcnow()

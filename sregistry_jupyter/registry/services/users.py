@@ -11,8 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from .. import tokens
-from ..access import Action, Identity, Person, Principal, can, may_manage_tokens
-from ..errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from ..access import Action, Identity, Person, Principal, can, may_manage_tokens, token_management_refusal
+from ..errors import Conflict, CredentialRequired, Forbidden, InvalidInput, NotFound, Unauthorized
 from ..names import MAX_ROW_ID, validate_username
 from ..orm import ApiToken, User, utcnow
 from . import audit
@@ -131,12 +131,12 @@ def list_tokens(session: Session, user: Person) -> list[ApiToken]:
 def revoke_token(session: Session, principal: Principal, token_id: int) -> ApiToken:
     """Revoke one of the caller's own tokens (admins may revoke anyone's)."""
     if principal.user is None:
-        raise Unauthorized("sign in to manage tokens")
+        raise CredentialRequired("revoking a token needs a signed-in user or a token")
     row = session.get(ApiToken, token_id) if 0 < token_id <= MAX_ROW_ID else None
     if row is None or (row.user_id != principal.user.id and not can(session, principal, Action.ADMIN)):
         raise NotFound(f"no token {token_id}")
     if not may_manage_tokens(principal, row.id):
-        raise Forbidden("revoking other tokens needs an admin-scoped token or a signed-in session")
+        raise Forbidden(token_management_refusal(principal))
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         audit.record(session, "token.revoke", principal, detail={"token": row.name})
