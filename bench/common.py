@@ -180,10 +180,11 @@ def robot_token(data: Path, user: str) -> str:
 
 
 @contextlib.contextmanager
-def registry_server(work: Path, data: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """The real registry, started as users start it, on a free port; yields the process and its base URL."""
+def registry_server(work: Path, data: Path, *options: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """The real registry, started as users start it (with ``options`` such as ``--RegistryApp.x=y``), on a free
+    port; yields the process and its base URL."""
     log = work / "registry.log"
-    command = [SREGISTRY, "serve", "--port", "0", "--ip", "127.0.0.1", "--data-dir", str(data)]
+    command = [SREGISTRY, "serve", "--port", "0", "--ip", "127.0.0.1", "--data-dir", str(data), *options]
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     try:
