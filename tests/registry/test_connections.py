@@ -119,6 +119,33 @@ def test_half_sent_headers_are_closed_after_the_header_timeout(registry):
         sock.close()
 
 
+CROWD = {
+    "connection_limits": ConnectionLimits(
+        header_timeout=HEADER_TIMEOUT, body_min_rate=MIN_RATE, body_rate_window=WINDOW, max_connections_per_address=80
+    )
+}
+
+
+@pytest.mark.parametrize("registry_settings", [CROWD])
+def test_twenty_half_sent_header_blocks_and_fifty_half_sent_bodies_are_all_closed(registry):
+    token = registry.add_user("alice")
+    heads = [connect(registry.url) for _ in range(20)]
+    bodies = [connect(registry.url) for _ in range(50)]
+    started = time.monotonic()
+    for sock in heads:
+        sock.sendall(b"POST /api/v1/collections HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-")
+    for index, sock in enumerate(bodies):
+        data = os.urandom(1 << 20)
+        sock.sendall(upload_head(token, data, container=f"tool{index}") + data[:1000])
+    for sock in heads + bodies:
+        read_until_closed(sock, HEADER_TIMEOUT + WINDOW + 10)
+        sock.close()
+    assert time.monotonic() - started < HEADER_TIMEOUT + WINDOW + 5
+    assert wait_for(lambda: uploads_on_disk(registry) == [])
+    assert blobs_on_disk(registry) == []
+    assert answers_version(registry.url)
+
+
 @pytest.mark.parametrize("registry_settings", [QUICK])
 def test_an_idle_keep_alive_connection_is_closed_after_the_header_timeout(registry):
     sock = connect(registry.url)

@@ -313,6 +313,7 @@ def anonymous_writes(url: str, collection: str) -> dict[str, tuple[Callable[[htt
             lambda c: c.post("/v1/collections", content=json.dumps({"name": collection})),
             f"pushing needs a token: {library}",
         ),
+        "library token status": (lambda c: c.get("/v1/token-status"), f"no token was sent: {library}"),
         "library delete": (
             lambda c: c.delete(f"/v1/images/alice/{collection}/tool:latest", params={"arch": ARCH}),
             f"deleting images needs a token: {library}",

@@ -61,10 +61,11 @@ class LibraryHandler(BaseHandler):
     def credential_hint(self) -> str:
         return f"create a token at {self.base_url()}/tokens, then run 'apptainer remote login' and paste it"
 
-    def require_user(self) -> None:
-        """Every library call that needs someone is a step of a push (or its tags)."""
+    def require_user(self, message: str = "pushing needs a token") -> None:
+        """Refuse a caller without a token; the library calls that need one are steps of a push (or its tags)
+        unless they say otherwise."""
         if not self.principal.authenticated:
-            raise CredentialRequired("pushing needs a token")
+            raise CredentialRequired(message)
 
 
 def required_strings(body: dict[str, Any], *names: str) -> tuple[str, ...]:
@@ -208,7 +209,7 @@ class TokenStatusHandler(LibraryHandler):
     allowed_before_terms = True
 
     def get(self) -> None:
-        self.require_user()
+        self.require_user("no token was sent")
         self.data({"status": "valid", "user": self.principal.name})
 
 
