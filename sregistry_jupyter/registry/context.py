@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from .access import DEFAULT_POLICY, Policy
+from .proxies import TrustedProxies
 from .services.limits import Limiter
 from .storage import BlobStore
 
@@ -43,4 +44,5 @@ class Registry:
     terms_of_service: str = ""
     authenticator: Authenticator | None = None
     limiter: Limiter = field(default_factory=Limiter)
+    trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
     in_flight: InFlight = field(default_factory=InFlight)
