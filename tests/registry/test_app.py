@@ -161,7 +161,7 @@ def test_admin_commands_report_errors_and_tokens_follow_their_options(tmp_path, 
 def test_tokens_of_people_who_have_not_accepted_the_terms_are_refused(tmp_path, server_process):
     args = ("--data-dir", str(tmp_path / "data"))
     server = server_process(*args)
-    run_cli("admin", "create-user", "carol", *args)
+    run_cli("admin", "create-user", "carol", "--require-terms", *args)
     run_cli("admin", "create-user", "ci-bot", "--robot", *args)
     person = token_from(run_cli("admin", "create-token", "carol", *args).stdout)
     robot = token_from(run_cli("admin", "create-token", "ci-bot", *args).stdout)

@@ -199,7 +199,10 @@ class VersionHandler(LibraryHandler):
 
 
 class TokenStatusHandler(LibraryHandler):
-    """``apptainer remote login`` checks a token here: 200 if it is valid, 401 otherwise."""
+    """``apptainer remote login`` checks a token here: 200 if it is valid, 401 otherwise. A good token of
+    someone who has not accepted the terms yet is still good: the refusal comes when it is used."""
+
+    allowed_before_terms = True
 
     def get(self) -> None:
         self.require_user()

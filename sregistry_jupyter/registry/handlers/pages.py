@@ -138,7 +138,7 @@ class PageHandler(BaseHandler):
 class HomeHandler(PageHandler):
     def get(self) -> None:
         recent, total = collections.list_collections(self.db, self.principal, sort="-updated", limit=10)
-        self.render("home.html", recent=recent, total=total)
+        self.render("home.html", recent=recent, total=total, base=self.base_url(), remote=remote_name(self.registry.name))
 
 
 class TermsHandler(PageHandler):
@@ -281,7 +281,10 @@ def expiry_days(raw: str) -> float | None:
 
 def sregistry_config(base: str, username: str, token: str | None) -> str:
     """The ``~/.sregistry`` file sregistry-cli reads, with the new token when there is one."""
-    value = {"registry": {"base": base, "username": username, "token": token or "<paste your token>"}}
+    value = {
+        "SREGISTRY_CLIENT": "registry",
+        "registry": {"base": base, "username": username, "token": token or "<paste your token>"},
+    }
     return json.dumps(value, indent=2)
 
 
