@@ -16,7 +16,6 @@ import httpx
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
 from sregistry_jupyter.registry import db
@@ -185,29 +184,5 @@ def test_migrations_match_the_models_and_rerun_cleanly(db_url):
         assert {"users", "api_tokens", "collections", "images", "tags", "events"} <= set(
             inspect(engine).get_table_names()
         )
-    finally:
-        engine.dispose()
-
-
-def test_a_start_upgrades_a_database_left_at_an_older_revision(tmp_path, db_url, server_process):
-    engine = db.make_engine(db_url)
-    try:
-        db.upgrade(engine, "0001")
-        with engine.connect() as conn:
-            assert MigrationContext.configure(conn).get_current_revision() == "0001"
-            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) != []
-        args = ("--data-dir", str(tmp_path / "data"), "--db-url", db_url)
-        server = server_process(*args)
-        run_cli("admin", "create-user", "alice", "--terms-accepted", *args)
-        token = token_from(run_cli("admin", "create-token", "alice", "--scope", "write", *args).stdout)
-        assert push(server.url, token, os.urandom(1000)).status_code == 201
-        assert server.stop() == 0
-        engine.dispose()
-        with engine.connect() as conn:
-            context = MigrationContext.configure(conn)
-            head = ScriptDirectory.from_config(db.alembic_config(engine)).get_current_head()
-            assert head != "0001"
-            assert context.get_current_revision() == head
-            assert compare_metadata(context, Base.metadata) == []
     finally:
         engine.dispose()

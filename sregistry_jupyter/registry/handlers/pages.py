@@ -138,7 +138,8 @@ class PageHandler(BaseHandler):
 class HomeHandler(PageHandler):
     def get(self) -> None:
         recent, total = collections.list_collections(self.db, self.principal, sort="-updated", limit=10)
-        self.render("home.html", recent=recent, total=total, base=self.base_url(), remote=remote_name(self.registry.name))
+        remote = remote_name(self.registry.name)
+        self.render("home.html", recent=recent, total=total, base=self.base_url(), remote=remote)
 
 
 class TermsHandler(PageHandler):
