@@ -69,12 +69,9 @@ class AdminSubcommand(RegistryApp):
 
 
 class CreateUserCommand(AdminSubcommand):
-    """Create a user: ``admin create-user NAME [--admin] [--staff] [--robot] [--require-terms]``.
-
-    An operator creating a person's account records the terms of service as accepted on their behalf,
-    so the tokens made for them work at once; ``--require-terms`` leaves the person to accept them on
-    the web pages first. Robots never need to.
-    """
+    """Create a user: ``admin create-user NAME [--admin] [--staff] [--robot] [--require-terms]``; the
+    operator accepts the terms of service on a person's behalf, so their tokens work at once, unless
+    ``--require-terms`` leaves that to the person (robots never need to)."""
 
     description = __doc__
     admin = Bool(False, config=True, help="Make the user an administrator.")

@@ -181,7 +181,9 @@ class RegistryApp(Application):
         pluggable = [FilesystemBlobStore, *AUTHENTICATORS]
         if self.authenticator_class not in pluggable:
             pluggable.append(self.authenticator_class)
-        return [RegistryApp, *pluggable]
+        # A command with options of its own lists them, so that its --help can describe them.
+        own = [type(self)] if type(self) is not RegistryApp and type(self).class_own_traits(config=True) else []
+        return [RegistryApp, *own, *pluggable]
 
     subcommands = {
         "serve": ("sregistry_jupyter.registry.app.ServeCommand", "Run the registry server."),
