@@ -291,3 +291,29 @@ def test_processes_started_at_once_on_a_new_database_all_come_up(engine_name, tm
             process.wait(30)
         if cleanup is not None:
             cleanup.close()
+
+
+def test_a_later_migration_is_filled_too(tmp_path, image, monkeypatch):
+    """What the test above does with a migration added after this file was written: its new table gets a row
+    whose foreign key points at a row already there, and its new NOT NULL column a value."""
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'registry.db'}")
+    try:
+        extra = migrations_with(
+            "    op.create_table('upload_parts', sa.Column('id', sa.Integer(), primary_key=True),\n"
+            "        sa.Column('upload_id', sa.String(64), sa.ForeignKey('upload_sessions.id'), nullable=False),\n"
+            "        sa.Column('number', sa.Integer(), nullable=False),\n"
+            "        sa.Column('etag', sa.String(80), nullable=False))\n"
+            "    with op.batch_alter_table('images') as batch:\n"
+            "        batch.add_column(sa.Column('checked_at', sa.DateTime(), nullable=True))",
+            tmp_path,
+            monkeypatch,
+        )
+        assert db.revisions()[-1] == extra
+        db.upgrade(engine)
+        filled = schema_fill.fill(engine, image)
+        [part] = filled.rows["upload_parts"]
+        assert part["upload_id"] == "f" * 32 and part["etag"].startswith("upload_p-etag-")
+        assert {row["checked_at"] for row in filled.rows["images"]} == {None}
+        assert schema_fill.missing_or_changed(engine, filled) == []
+    finally:
+        engine.dispose()
