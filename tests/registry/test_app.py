@@ -123,6 +123,9 @@ def test_generate_config_then_load_it(tmp_path, server_process):
     text = config.read_text()
     assert "c.RegistryApp.registry_name" in text
     assert "c.FilesystemBlobStore.root" in text
+    for option in ("c.GitHubAuthenticator.client_id", "c.OIDCAuthenticator.issuer", "c.HubAuthenticator.api_url"):
+        assert option in text
+    assert "c.RegistryApp.trusted_proxies" in text and "c.RegistryApp.log_format" in text
     assert run_cli("serve", "--generate-config", cwd=tmp_path, check=False).returncode != 0
     config.write_text(text + "\nc.RegistryApp.registry_name = 'Tacosaurus Computing Center'\n")
     server = server_process("--data-dir", str(tmp_path / "data"), cwd=tmp_path)

@@ -136,6 +136,20 @@ def test_init_says_what_it_made_or_found(tmp_path):
     assert again == f"the registry at {data} is up to date (schema {db.head_revision()})"
 
 
+def test_admin_usage_and_refusals_are_one_line_each(tmp_path):
+    data = ("--data-dir", str(tmp_path / "data"))
+    run_cli("init", *data)
+    for args, status, said in [
+        (("create-user",), 2, "give exactly one user name (see --help)"),
+        (("add-owner", "lab"), 2, "give a collection and a user (see --help)"),
+        (("create-team", "group"), 2, "--owner is required"),
+        (("create-token", "nobody"), 1, "no user 'nobody'"),
+        (("list", "robots"), 1, "list one of users, teams, collections, not 'robots'"),
+    ]:
+        result = run_cli("admin", *args, *data, check=False)
+        assert (result.returncode, result.stdout, result.stderr) == (status, "", said + "\n"), args
+
+
 def test_admin_commands_refuse_an_older_schema_and_leave_it_as_it_is(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
