@@ -3,13 +3,21 @@ it, the registry's own events, JSON lines that parse, and ``--log-level`` decidi
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
+import logging
 import os
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from tornado import web
+from tornado.httpclient import AsyncHTTPClient
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
 
+from sregistry_jupyter.registry import logs
 from sregistry_jupyter.registry.logs import loggable_path
 from tests.conftest import wait_for
 from tests.registry.conftest import LoggedServer
@@ -151,3 +159,42 @@ def test_text_lines_for_people_and_the_log_level_decides(serve):
 )
 def test_loggable_paths_mask_secrets_and_keep_the_rest(uri, logged):
     assert loggable_path(uri) == logged
+
+
+class Broken(web.RequestHandler):
+    """A handler with a bug, logging its exception the way the registry's handlers do."""
+
+    def get(self) -> None:
+        raise RuntimeError("a bug")
+
+    def log_exception(self, typ, value, tb) -> None:  # type: ignore[no-untyped-def]
+        logs.log_handler_exception(self, (typ, value, tb))
+
+
+def test_a_bug_is_logged_with_its_traceback_and_without_the_secrets_of_its_path():
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger(logs.PACKAGE)
+    logger.addHandler(handler)
+
+    async def request() -> int:
+        server = HTTPServer(web.Application([(r"/broken", Broken)]))
+        sockets = bind_sockets(0, "127.0.0.1")
+        server.add_sockets(sockets)
+        try:
+            url = f"http://127.0.0.1:{sockets[0].getsockname()[1]}/broken?signature=s3cret&token=t0ken"
+            response = await AsyncHTTPClient().fetch(url, raise_error=False)
+            return response.code
+        finally:
+            server.stop()
+
+    try:
+        assert asyncio.run(request()) == 500
+    finally:
+        logger.removeHandler(handler)
+    [record] = [r for r in records if r.levelno == logging.ERROR]
+    assert record.getMessage() == "uncaught exception in GET /broken?signature=***&token=*** from 127.0.0.1"
+    assert record.exc_info[0] is RuntimeError
+    line = logs.JsonFormatter().format(record)
+    assert "s3cret" not in line and "t0ken" not in line and "RuntimeError: a bug" in json.loads(line)["exception"]
