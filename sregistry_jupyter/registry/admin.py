@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from traitlets import Bool, Enum, Float, Unicode, default
 
 from .access import Principal, Role, TeamRole
-from .app import NoRegistry, RegistryApp, common_aliases
+from .app import RegistryApp, RegistryUnavailable, common_aliases
 from .auth import passwords
 from .errors import InvalidInput, NotFound, RegistryError
 from .orm import Collection, Team, User, utcnow
@@ -39,7 +39,7 @@ class AdminSubcommand(RegistryApp):
     def start(self) -> None:
         try:
             registry = self.open_registry(create=False)
-        except NoRegistry as error:
+        except RegistryUnavailable as error:
             self.fail(str(error))
         session = registry.session_factory()
         try:

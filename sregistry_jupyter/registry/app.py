@@ -19,6 +19,7 @@ from typing import NoReturn
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from traitlets import Bool, Enum, Float, Integer, List, TraitError, Type, Unicode, default, validate
@@ -57,8 +58,9 @@ common_aliases = {
 AUTHENTICATORS = [LocalAuthenticator, GitHubAuthenticator, OIDCAuthenticator, HubAuthenticator]
 
 
-class NoRegistry(Exception):
-    """A command that works on an existing registry found none where it was told to look."""
+class RegistryUnavailable(Exception):
+    """No usable registry where the options point (none there, an unreachable database, a schema this version
+    cannot use); the message says so in one line, and what to do."""
 
 
 class RegistryApp(Application):
@@ -238,7 +240,7 @@ class RegistryApp(Application):
             return path.read_bytes().strip()
         except FileNotFoundError:
             if not create:
-                raise NoRegistry(
+                raise RegistryUnavailable(
                     f"no secret key at {path.resolve()}: give the registry's --data-dir, "
                     f"or set {SECRET_ENV} as the server has it"
                 ) from None
@@ -258,30 +260,44 @@ class RegistryApp(Application):
         engine = db.make_engine(self.db_url)
         try:
             return engine, db.upgrade(engine)
+        except db.SchemaError as error:
+            engine.dispose()
+            raise RegistryUnavailable(str(error)) from None
+        except OperationalError as error:
+            engine.dispose()
+            raise self.unreachable(error) from None
         except BaseException:
             engine.dispose()
             raise
 
+    def unreachable(self, error: OperationalError) -> RegistryUnavailable:
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        return RegistryUnavailable(f"cannot use the database {self.shown_db_url()}: {reason}")
+
     def existing_database(self) -> Engine:
-        """The engine of a registry's database that exists and is at this version's schema, or NoRegistry."""
+        """The engine of a registry's database that exists and is at this version's schema, or RegistryUnavailable."""
         engine = db.make_engine(self.db_url)
         path = db.sqlite_file(engine)
         options = "--data-dir DIR (or --db-url URL)" if self.db_url == self._db_url_default() else "--db-url URL"
         if path is not None and not path.exists():
             engine.dispose()
-            raise NoRegistry(
+            raise RegistryUnavailable(
                 f"there is no registry at {Path(self.data_dir).resolve()} (no {path.name} there): "
                 f"point at one with {options}, or create one with `sregistry-jupyter init`"
             )
-        current, head = db.current_revision(engine), db.head_revision()
+        try:
+            current, head = db.current_revision(engine), db.head_revision()
+        except OperationalError as error:
+            engine.dispose()
+            raise self.unreachable(error) from None
         if current != head:
             engine.dispose()
             if current is None:
-                raise NoRegistry(
+                raise RegistryUnavailable(
                     f"the database {self.shown_db_url()} holds no registry: point at one with {options}, "
                     f"or create one there with `sregistry-jupyter init`"
                 )
-            raise NoRegistry(
+            raise RegistryUnavailable(
                 f"the registry's database is at schema {current} and this version needs {head}: upgrade it "
                 f"with `sregistry-jupyter init` (or by starting the server) given the same options"
             )
@@ -290,7 +306,7 @@ class RegistryApp(Application):
     def open_registry(self, *, create: bool = True) -> Registry:
         """Everything a command needs: the database (created or upgraded only if ``create``), storage, keys.
 
-        Without ``create`` a registry must already exist where the options point, or NoRegistry says so.
+        Without ``create`` a registry must already exist where the options point, or RegistryUnavailable says so.
         """
         if create:
             engine, _ = self.create_database()
@@ -356,9 +372,12 @@ class InitCommand(RegistryApp):
     subcommands = {}
 
     def start(self) -> None:
+        if self.generate_config:
+            self.write_config_file()
+            return
         try:
             engine, upgrade = self.create_database()
-        except db.SchemaError as error:
+        except RegistryUnavailable as error:
             self.fail(str(error))
         try:
             self.registry_on(engine, self.secret_key())  # creates the storage folders, as a start would
@@ -404,7 +423,7 @@ class ServeCommand(RegistryApp):
         sockets = self.listen()
         try:
             registry = self.open_registry()
-        except db.SchemaError as error:
+        except RegistryUnavailable as error:
             self.fail(str(error))
         reaped = registry.store.reap_uploads(UPLOAD_TTL)
         if reaped:

@@ -19,7 +19,7 @@ import pytest
 
 from sregistry_jupyter.registry import db
 from sregistry_jupyter.registry.auth.local import LocalAuthenticator
-from tests.conftest import run_cli, wait_for
+from tests.conftest import free_port, run_cli, wait_for
 from tests.gotools import make_sif
 from tests.registry.test_sign_in import add_person, signed_in, xsrf_of
 
@@ -324,3 +324,13 @@ def test_the_home_page_push_and_pull_examples_work_with_the_library_client(regis
     assert out.read_bytes() == image.read_bytes()
     two_parts = run_library_client(libclient_bin, registry.url, token, "push", "-file", str(image), "-ref", "lab/tools")
     assert two_parts.returncode == 1 and "malformed image path" in two_parts.stderr
+
+
+@pytest.mark.parametrize("command", [("init",), ("serve", "--port", "0"), ("admin", "list", "users")])
+def test_an_unreachable_database_is_one_line(command, tmp_path):
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/registry"
+    result = run_cli(*command, "--db-url", url, "--data-dir", str(tmp_path), check=False)
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"cannot use the database postgresql+psycopg://postgres@127.0.0.1:{url.split(':')[2]}")
+    assert "Connection refused" in line
