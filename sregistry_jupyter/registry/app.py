@@ -275,7 +275,7 @@ class RegistryApp(Application):
         return RegistryUnavailable(f"cannot use the database {self.shown_db_url()}: {reason}")
 
     def existing_database(self) -> Engine:
-        """The engine of a registry's database that exists and is at this version's schema, or RegistryUnavailable."""
+        """The engine of an existing registry's database at this version's schema; else RegistryUnavailable."""
         engine = db.make_engine(self.db_url)
         path = db.sqlite_file(engine)
         options = "--data-dir DIR (or --db-url URL)" if self.db_url == self._db_url_default() else "--db-url URL"
@@ -297,6 +297,10 @@ class RegistryApp(Application):
                     f"the database {self.shown_db_url()} holds no registry: point at one with {options}, "
                     f"or create one there with `sregistry-jupyter init`"
                 )
+            try:
+                db.check_known(current)
+            except db.SchemaError as error:
+                raise RegistryUnavailable(str(error)) from None
             raise RegistryUnavailable(
                 f"the registry's database is at schema {current} and this version needs {head}: upgrade it "
                 f"with `sregistry-jupyter init` (or by starting the server) given the same options"

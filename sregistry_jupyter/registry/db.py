@@ -128,6 +128,17 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+def check_known(revision: str) -> None:
+    """SchemaError unless ``revision`` is one of this version's migrations (a newer version may have gone further)."""
+    try:
+        script_directory().get_revision(revision)
+    except CommandError:
+        raise SchemaError(
+            f"the database is at schema revision {revision}, which this version of sregistry-jupyter "
+            f"does not know: a newer version upgraded it, so run that version"
+        ) from None
+
+
 def upgrade(engine: Engine, revision: str = "head", *, backup: bool = True) -> Upgrade:
     """Bring the schema to ``revision``, creating it on a new database; a no-op if it is there already.
 
@@ -141,13 +152,7 @@ def upgrade(engine: Engine, revision: str = "head", *, backup: bool = True) -> U
         if before == target:
             return Upgrade(before, target)
         if before is not None:
-            try:
-                scripts.get_revision(before)
-            except CommandError:
-                raise SchemaError(
-                    f"the database is at schema revision {before}, which this version of sregistry-jupyter "
-                    f"does not know: a newer version upgraded it, so run that version"
-                ) from None
+            check_known(before)
         saved = None
         path = sqlite_file(engine)
         if backup and before is not None and path is not None:

@@ -334,3 +334,22 @@ def test_an_unreachable_database_is_one_line(command, tmp_path):
     [line] = result.stderr.strip().splitlines()
     assert line.startswith(f"cannot use the database postgresql+psycopg://postgres@127.0.0.1:{url.split(':')[2]}")
     assert "Connection refused" in line
+
+
+def test_a_database_upgraded_by_a_newer_version_is_refused_in_one_line(tmp_path):
+    data = tmp_path / "data"
+    run_cli("init", "--data-dir", str(data))
+    engine = db.make_engine(f"sqlite:///{data / 'registry.db'}")
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("UPDATE alembic_version SET version_num = '9999_from_the_future'")
+    finally:
+        engine.dispose()
+    for command in (("serve", "--port", "0"), ("init",), ("admin", "list", "users")):
+        result = run_cli(*command, "--data-dir", str(data), check=False)
+        assert result.returncode == 1
+        assert result.stderr.strip() == (
+            "the database is at schema revision 9999_from_the_future, which this version of sregistry-jupyter "
+            "does not know: a newer version upgraded it, so run that version"
+        )
+    assert list(data.glob("*backup*")) == []
