@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .access import DEFAULT_POLICY, Policy
 from .bookkeeping import FLUSH_INTERVAL, Bookkeeping
 from .database import Database
+from .proxies import TrustedProxies
 from .services.limits import Limiter
 from .storage import BlobStore
 
@@ -49,6 +50,7 @@ class Registry:
     authenticator: Authenticator | None = None
     limiter: Limiter = field(default_factory=Limiter)
     flush_interval: float = FLUSH_INTERVAL
+    trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
     in_flight: InFlight = field(default_factory=InFlight)
     allowed_hosts: frozenset[str] = frozenset(LOCAL_HOSTS)
     database: Database = field(init=False)
