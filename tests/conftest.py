@@ -204,6 +204,10 @@ def start_in_thread(context: Registry) -> tuple[str, callable]:
 
 
 def open_context(db_url: str, data_dir: Path, lock_wait: float = db.LOCK_WAIT, **settings) -> Registry:
+    """A registry on ``db_url`` whose data dir holds its secret key, as a real start leaves it, so that the
+    admin commands run against it sign with the same key."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "secret_key").write_bytes(SECRET)
     engine = db.make_engine(db_url, lock_wait)
     db.upgrade(engine)
     store = FilesystemBlobStore(root=str(data_dir / "storage"))

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import logging
 import sys
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from traitlets import Bool, Enum, Float, Unicode
+from traitlets import Bool, Enum, Float, Unicode, default
 
 from .access import Principal, Role, TeamRole, Via
-from .app import RegistryApp, common_aliases
+from .app import RegistryApp, RegistryUnavailable, common_aliases
 from .auth import passwords
 from .errors import InvalidInput, NotFound, RegistryError
 from .orm import Collection, Team, User, utcnow
@@ -22,69 +23,95 @@ ADMIN = Principal(None, "admin", via=Via.CLI)
 
 
 class AdminSubcommand(RegistryApp):
+    """Base of the admin commands: each works on an existing registry and says in one line what it did.
+
+    They never create a registry, or upgrade one: pointed at the wrong folder they say so, rather than
+    leave an empty registry behind and then fail to find anyone in it.
+    """
+
     aliases = common_aliases
     subcommands = {}
 
+    @default("log_level")
+    def _log_level_default(self) -> int:
+        return logging.WARNING
+
     def start(self) -> None:
-        registry = self.open_registry()
+        try:
+            registry = self.open_registry(create=False)
+        except RegistryUnavailable as error:
+            self.fail(str(error))
         session = registry.session_factory()
         try:
             self.run(registry, session)
             session.commit()
         except RegistryError as error:
             session.rollback()
-            self.log.critical("%s", error.message)
-            self.exit(1)
+            self.fail(error.message)
         finally:
             session.close()
             registry.engine.dispose()
 
     def positional(self, what: str) -> str:
         if len(self.extra_args) != 1:
-            self.log.critical("give exactly one %s", what)
-            self.exit(2)
+            self.fail(f"give exactly one {what} (see --help)", 2)
         return self.extra_args[0]
 
     def positionals(self, *what: str) -> list[str]:
         if len(self.extra_args) != len(what):
-            self.log.critical("give %s", " and ".join(what))
-            self.exit(2)
+            self.fail(f"give {' and '.join(what)} (see --help)", 2)
         return list(self.extra_args)
 
     def required(self, value: str, option: str) -> str:
         if not value:
-            self.log.critical("--%s is required", option)
-            self.exit(2)
+            self.fail(f"--{option} is required", 2)
         return value
 
 
 class CreateUserCommand(AdminSubcommand):
-    """Create a user: ``admin create-user NAME [--admin] [--staff] [--robot]``."""
+    """Create a user: ``admin create-user NAME [--admin] [--staff] [--robot] [--require-terms]``; the
+    operator accepts the terms of service on a person's behalf, so their tokens work at once, unless
+    ``--require-terms`` leaves that to the person (robots never need to)."""
 
     description = __doc__
     admin = Bool(False, config=True, help="Make the user an administrator.")
     staff = Bool(False, config=True, help="Make the user registry staff.")
     robot = Bool(False, config=True, help="A robot account: tokens only, no sign-in.")
-    terms_accepted = Bool(
-        False, config=True, help="The person accepted the terms of service outside the registry (e.g. on paper)."
+    require_terms = Bool(
+        False,
+        config=True,
+        help="The person must accept the terms of service on the web pages before their tokens work "
+        "(else the operator accepts them on the person's behalf).",
     )
     flags = {
         "admin": ({"CreateUserCommand": {"admin": True}}, "Make the user an administrator."),
         "staff": ({"CreateUserCommand": {"staff": True}}, "Make the user registry staff."),
         "robot": ({"CreateUserCommand": {"robot": True}}, "A robot account (tokens only)."),
+        "require-terms": (
+            {"CreateUserCommand": {"require_terms": True}},
+            "The person must accept the terms of service at /terms before their tokens work.",
+        ),
         "terms-accepted": (
-            {"CreateUserCommand": {"terms_accepted": True}},
-            "The person accepted the terms of service outside the registry.",
+            {"CreateUserCommand": {"require_terms": False}},
+            "Record the terms of service as accepted on the person's behalf (the default).",
         ),
     }
 
     def run(self, registry, session) -> None:  # type: ignore[no-untyped-def]
         name = self.positional("user name")
         user = users.create_user(session, name, admin=self.admin, staff=self.staff, robot=self.robot)
-        if self.terms_accepted:
+        kind = " (robot: tokens only)" if self.robot else " (admin)" if self.admin else " (staff)" if self.staff else ""
+        detail: dict[str, object] = {"user": name, "admin": self.admin}
+        if self.robot or not registry.terms_of_service:
+            note = ""
+        elif self.require_terms:
+            note = "; they must sign in and accept the terms of service at /terms before their tokens work"
+        else:
             user.terms_accepted_at = utcnow()
-        audit.record(session, "admin.create-user", ADMIN, detail={"user": name, "admin": self.admin})
-        print(f"created user {user.name}" + (" (admin)" if self.admin else ""))
+            detail["terms"] = "accepted by the operator"
+            note = "; the terms of service are recorded as accepted on their behalf (--require-terms leaves it to them)"
+        audit.record(session, "admin.create-user", ADMIN, detail=detail)
+        print(f"created user {user.name}{kind}{note}")
 
 
 class CreateTokenCommand(AdminSubcommand):

@@ -8,24 +8,32 @@ line as ``--RegistryApp.trait=value``, or for secrets in the environment.
 from __future__ import annotations
 
 import asyncio
+import errno
+import logging
 import os
 import secrets
 import signal
 import sys
 from pathlib import Path
+from typing import NoReturn
 
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from tornado.netutil import bind_sockets
-from traitlets import Bool, Float, Integer, List, TraitError, Type, Unicode, default, validate
+from traitlets import Bool, Enum, Float, Integer, List, TraitError, Type, Unicode, default, validate
 from traitlets.config import Application, catch_config_error
 
 from .. import __version__
-from . import db
+from . import db, logs
 from .access import Policy
 from .auth import Authenticator
+from .auth.jupyterhub import HubAuthenticator
 from .auth.local import LocalAuthenticator
+from .auth.oauth import GitHubAuthenticator, OIDCAuthenticator
 from .connections import ConnectionLimits, make_server
 from .context import Registry
+from .proxies import TrustedProxies
 from .services.gc import UPLOAD_TTL
 from .services.limits import Limiter, Limits, parse_networks
 from .storage import BlobStore, FilesystemBlobStore
@@ -45,7 +53,14 @@ common_aliases = {
     "db-url": "RegistryApp.db_url",
     "config": "RegistryApp.config_file",
     "log-level": "Application.log_level",
+    "log-format": "RegistryApp.log_format",
 }
+AUTHENTICATORS = [LocalAuthenticator, GitHubAuthenticator, OIDCAuthenticator, HubAuthenticator]
+
+
+class RegistryUnavailable(Exception):
+    """No usable registry where the options point (none there, an unreachable database, a schema this version
+    cannot use); the message says so in one line, and what to do."""
 
 
 class RegistryApp(Application):
@@ -72,6 +87,18 @@ class RegistryApp(Application):
     registry_name = Unicode("Singularity Registry", config=True, help="The registry's name, shown on its pages.")
     public_url = Unicode(
         "", config=True, help="The URL clients reach the registry at, when it differs from the request's host."
+    )
+    trusted_proxies = List(
+        Unicode(),
+        config=True,
+        help="Reverse proxies (addresses or CIDRs such as 10.0.0.0/8) whose X-Forwarded-For and "
+        "X-Forwarded-Proto headers are believed; from anyone else those headers are ignored. Empty: none.",
+    )
+    log_format = Enum(
+        list(logs.FORMATS),
+        "text",
+        config=True,
+        help="How log lines look: 'text' for people, 'json' for one JSON object per line (for log shippers).",
     )
     ip = Unicode("127.0.0.1", config=True, help="The address to listen on.")
     port = Integer(5000, config=True, help="The port to listen on (0 picks a free one).")
@@ -146,11 +173,11 @@ class RegistryApp(Application):
         64,
         config=True,
         help="Connections one client address (an IPv6 /64) may keep open at once; more are answered 429 and "
-        "closed. Behind a reverse proxy every connection comes from the proxy: list it in "
-        "limit_exempt_networks and cap clients at the proxy. 0: no cap.",
+        "closed. Behind a reverse proxy every connection comes from the proxy, so trusted_proxies (and "
+        "limit_exempt_networks) are not capped: cap clients at the proxy. 0: no cap.",
     )
 
-    @validate("limit_exempt_networks")
+    @validate("limit_exempt_networks", "trusted_proxies")
     def _valid_networks(self, proposal: dict) -> list[str]:
         try:
             parse_networks(proposal["value"])
@@ -174,12 +201,32 @@ class RegistryApp(Application):
     def _db_url_default(self) -> str:
         return os.environ.get(DB_URL_ENV) or f"sqlite:///{Path(self.data_dir).resolve() / 'registry.db'}"
 
+    @default("log_level")
+    def _log_level_default(self) -> int:
+        return logging.INFO
+
+    @default("log")
+    def _log_default(self) -> logging.Logger:
+        return logging.getLogger(logs.PACKAGE)
+
+    def get_default_logging_config(self) -> dict:
+        return logs.logging_config(self.log_level, self.log_format)
+
     @property
     def classes(self) -> list[type]:  # type: ignore[override]
-        return [RegistryApp, FilesystemBlobStore, self.authenticator_class]
+        pluggable = [FilesystemBlobStore, *AUTHENTICATORS]
+        if self.authenticator_class not in pluggable:
+            pluggable.append(self.authenticator_class)
+        # A command with options of its own lists them, so that its --help can describe them.
+        own = [type(self)] if type(self) is not RegistryApp and type(self).class_own_traits(config=True) else []
+        return [RegistryApp, *own, *pluggable]
 
     subcommands = {
         "serve": ("sregistry_jupyter.registry.app.ServeCommand", "Run the registry server."),
+        "init": (
+            "sregistry_jupyter.registry.app.InitCommand",
+            "Create the registry (data folder, database, secret key), or upgrade its database, and exit.",
+        ),
         "admin": ("sregistry_jupyter.registry.admin.AdminCommand", "Administer users, tokens and storage."),
     }
 
@@ -191,6 +238,12 @@ class RegistryApp(Application):
         if self.config_file and (os.path.exists(self.config_file) or self.config_file != CONFIG_FILE):
             self.load_config_file(self.config_file)
             self.parse_command_line(argv)
+        self._configure_logging()
+
+    def fail(self, message: str, status: int = 1) -> NoReturn:
+        """End the command with one line on standard error saying what is wrong and what to do."""
+        print(message, file=sys.stderr, flush=True)
+        self.exit(status)
 
     def start(self) -> None:
         if self.subapp is not None:
@@ -210,7 +263,7 @@ class RegistryApp(Application):
         path.write_text(self.generate_config_file())
         print(f"wrote {path}")
 
-    def secret_key(self) -> bytes:
+    def secret_key(self, *, create: bool = True) -> bytes:
         """The key that signs URLs and derives tokens: from the environment, else a 0600 file kept in
         the data dir (created on first start)."""
         from_env = os.environ.get(SECRET_ENV)
@@ -220,20 +273,90 @@ class RegistryApp(Application):
         try:
             return path.read_bytes().strip()
         except FileNotFoundError:
-            pass
+            if not create:
+                raise RegistryUnavailable(
+                    f"no secret key at {path.resolve()}: give the registry's --data-dir, "
+                    f"or set {SECRET_ENV} as the server has it"
+                ) from None
         key = secrets.token_hex(32).encode()
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(key)
+        self.log.info("created a secret key in %s", path.resolve())
         return key
 
-    def open_registry(self) -> Registry:
-        """Create the data dir, upgrade the schema and connect storage: everything a command needs."""
+    def shown_db_url(self) -> str:
+        return make_url(db.normalise_url(self.db_url)).render_as_string(hide_password=True)
+
+    def create_database(self) -> tuple[Engine, db.Upgrade]:
+        """The database engine, after creating the schema or upgrading it (with a backup, for SQLite)."""
         Path(self.data_dir).mkdir(parents=True, exist_ok=True)
-        url = make_url(db.normalise_url(self.db_url))
         engine = db.make_engine(self.db_url)
-        db.upgrade(engine)
-        self.log.debug("database %s is at the latest schema", url.render_as_string(hide_password=True))
+        try:
+            return engine, db.upgrade(engine)
+        except db.SchemaError as error:
+            engine.dispose()
+            raise RegistryUnavailable(str(error)) from None
+        except OperationalError as error:
+            engine.dispose()
+            raise self.unreachable(error) from None
+        except BaseException:
+            engine.dispose()
+            raise
+
+    def unreachable(self, error: OperationalError) -> RegistryUnavailable:
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        return RegistryUnavailable(f"cannot use the database {self.shown_db_url()}: {reason}")
+
+    def existing_database(self) -> Engine:
+        """The engine of an existing registry's database at this version's schema; else RegistryUnavailable."""
+        engine = db.make_engine(self.db_url)
+        path = db.sqlite_file(engine)
+        options = "--data-dir DIR (or --db-url URL)" if self.db_url == self._db_url_default() else "--db-url URL"
+        if path is not None and not path.exists():
+            engine.dispose()
+            raise RegistryUnavailable(
+                f"there is no registry at {Path(self.data_dir).resolve()} (no {path.name} there): "
+                f"point at one with {options}, or create one with `sregistry-jupyter init`"
+            )
+        try:
+            current, head = db.current_revision(engine), db.head_revision()
+        except OperationalError as error:
+            engine.dispose()
+            raise self.unreachable(error) from None
+        if current != head:
+            engine.dispose()
+            if current is None:
+                raise RegistryUnavailable(
+                    f"the database {self.shown_db_url()} holds no registry: point at one with {options}, "
+                    f"or create one there with `sregistry-jupyter init`"
+                )
+            try:
+                db.check_known(current)
+            except db.SchemaError as error:
+                raise RegistryUnavailable(str(error)) from None
+            raise RegistryUnavailable(
+                f"the registry's database is at schema {current} and this version needs {head}: upgrade it "
+                f"with `sregistry-jupyter init` (or by starting the server) given the same options"
+            )
+        return engine
+
+    def open_registry(self, *, create: bool = True) -> Registry:
+        """Everything a command needs: the database (created or upgraded only if ``create``), storage, keys.
+
+        Without ``create`` a registry must already exist where the options point, or RegistryUnavailable says so.
+        """
+        if create:
+            engine, _ = self.create_database()
+        else:
+            engine = self.existing_database()
+        try:
+            return self.registry_on(engine, self.secret_key(create=create))
+        except BaseException:
+            engine.dispose()
+            raise
+
+    def registry_on(self, engine: Engine, secret_key: bytes) -> Registry:
         store_kwargs = {}
         if issubclass(self.blob_store_class, FilesystemBlobStore):
             configured = self.config.get("FilesystemBlobStore", {}).get("root")
@@ -250,7 +373,7 @@ class RegistryApp(Application):
             engine=engine,
             session_factory=db.make_session_factory(engine),
             store=store,
-            secret_key=self.secret_key(),
+            secret_key=secret_key,
             name=self.registry_name,
             public_url=self.public_url.rstrip("/"),
             max_upload_size=self.max_upload_size,
@@ -265,16 +388,19 @@ class RegistryApp(Application):
             terms_of_service=self.terms_of_service,
             authenticator=self.authenticator_class(parent=self),
             limiter=self.make_limiter(),
+            trusted_proxies=TrustedProxies.from_config(self.trusted_proxies),
             connection_limits=self.make_connection_limits(),
         )
 
     def make_connection_limits(self) -> ConnectionLimits:
+        """The connection defences; trusted proxies are not capped, since every client behind them shares
+        their address (the proxy caps its clients itself)."""
         return ConnectionLimits(
             header_timeout=self.header_timeout,
             body_min_rate=self.body_min_rate,
             body_rate_window=self.body_rate_window,
             max_connections_per_address=self.max_connections_per_address,
-            exempt_networks=parse_networks(self.limit_exempt_networks),
+            exempt_networks=parse_networks([*self.trusted_proxies, *self.limit_exempt_networks]),
         )
 
     def make_limiter(self) -> Limiter:
@@ -287,6 +413,34 @@ class RegistryApp(Application):
             exempt_networks=parse_networks(self.limit_exempt_networks),
         )
         return Limiter(limits, self.redis_url, self.redis_prefix)
+
+
+class InitCommand(RegistryApp):
+    """Create a registry where the options point, or bring its database up to this version's schema."""
+
+    description = __doc__
+    subcommands = {}
+
+    def start(self) -> None:
+        if self.generate_config:
+            self.write_config_file()
+            return
+        try:
+            engine, upgrade = self.create_database()
+        except RegistryUnavailable as error:
+            self.fail(str(error))
+        try:
+            self.registry_on(engine, self.secret_key())  # creates the storage folders, as a start would
+        finally:
+            engine.dispose()
+        where = f"at {Path(self.data_dir).resolve()}" if db.sqlite_file(engine) else f"in {self.shown_db_url()}"
+        if upgrade.before is None:
+            print(f"created a registry {where} (schema {upgrade.after}); run it with `sregistry-jupyter serve`")
+        elif upgrade.changed:
+            kept = f"; the old database is kept at {upgrade.backup}" if upgrade.backup else ""
+            print(f"upgraded the registry {where} from schema {upgrade.before} to {upgrade.after}{kept}")
+        else:
+            print(f"the registry {where} is up to date (schema {upgrade.after})")
 
 
 class ServeCommand(RegistryApp):
@@ -302,16 +456,42 @@ class ServeCommand(RegistryApp):
             return
         asyncio.run(self.serve())
 
+    def listen(self) -> list:
+        """The listening sockets, bound before anything else so that a busy port fails at once, in one line."""
+        shown = f"[{self.ip}]" if ":" in self.ip else self.ip
+        try:
+            return bind_sockets(self.port, self.ip)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                self.fail(
+                    f"cannot listen on {shown}:{self.port}: the address is already in use "
+                    f"(by another registry or program); choose another port with --port"
+                )
+            self.fail(f"cannot listen on {shown}:{self.port}: {error.strerror}; choose another --ip or --port")
+
     async def serve(self) -> None:
-        registry = self.open_registry()
+        sockets = self.listen()
+        try:
+            registry = self.open_registry()
+        except RegistryUnavailable as error:
+            self.fail(str(error))
         reaped = registry.store.reap_uploads(UPLOAD_TTL)
         if reaped:
             self.log.info("removed %d unfinished uploads left by an earlier run", reaped)
-        server = make_server(make_app(registry), registry, xheaders=bool(self.public_url))
-        sockets = bind_sockets(self.port, self.ip)
+        server = make_server(make_app(registry), registry)
         server.add_sockets(sockets)
         host, port = sockets[0].getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
+        proxies = ", ".join(self.trusted_proxies) or "none"
+        self.log.info(
+            "started sregistry-jupyter %s on http://%s:%d/ (database %s, %s, trusted proxies: %s)",
+            __version__,
+            shown,
+            port,
+            self.shown_db_url(),
+            type(registry.store).__name__,
+            proxies,
+        )
         print(f"{self.registry_name} is running at http://{shown}:{port}/", flush=True)
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from .database import Database
 from .orm import ApiToken, Counter, Event, Image, Share, utcnow
+from .services import audit
 
 log = logging.getLogger("sregistry_jupyter")
 
@@ -162,7 +163,10 @@ class Bookkeeping:
         self.pending.pulls[image_id] += 1
         if share_id is not None:
             self.pending.share_downloads[share_id] += 1
-        self.pending.events.append({"action": "pull", "at": utcnow(), **event})
+        row = {"action": "pull", "at": utcnow(), **event}
+        self.pending.events.append(row)
+        action, line, user = audit.describe(Event(**row))
+        log.debug("%s", line, extra={"event": action, "user": user})
 
     async def flush(self) -> None:
         """Write what is pending now; on failure keep it for the next flush. One flush at a time."""

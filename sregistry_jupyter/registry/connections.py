@@ -15,8 +15,8 @@ exactly as when the client hangs up.
 
 The connection cap counts TCP connections by the address they come from (an IPv6 /64 counts as one address,
 as for the request limits), so it sees a reverse proxy's address, not its clients': addresses in
-``exempt_networks`` are not capped, and a registry behind a proxy lists the proxy there and caps clients at
-the proxy (nginx ``limit_conn``). A connection over the cap is answered at once with ``429 Too Many
+``exempt_networks`` (``RegistryApp.trusted_proxies`` and ``limit_exempt_networks``) are not capped, and the
+proxy caps its clients itself (nginx ``limit_conn``). A connection over the cap is answered at once with ``429 Too Many
 Requests`` and ``Retry-After``, before its request is read, and closed: 429 because the refusal is about this
 client, which may retry once its own connections end (503 would tell load balancers and monitors that the
 registry is down, which it is not for anyone else); answered rather than dropped so that the client can

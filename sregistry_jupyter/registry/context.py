@@ -13,6 +13,7 @@ from .access import DEFAULT_POLICY, Policy
 from .bookkeeping import FLUSH_INTERVAL, Bookkeeping
 from .connections import ConnectionLimits
 from .database import Database
+from .proxies import TrustedProxies
 from .services.limits import Limiter
 from .storage import BlobStore
 
@@ -51,6 +52,7 @@ class Registry:
     limiter: Limiter = field(default_factory=Limiter)
     connection_limits: ConnectionLimits = field(default_factory=ConnectionLimits)
     flush_interval: float = FLUSH_INTERVAL
+    trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
     in_flight: InFlight = field(default_factory=InFlight)
     allowed_hosts: frozenset[str] = frozenset(LOCAL_HOSTS)
     database: Database = field(init=False)

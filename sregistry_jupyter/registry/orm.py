@@ -54,7 +54,7 @@ class User(Base):
     is_robot: Mapped[bool] = mapped_column(default=False)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     email: Mapped[str | None] = mapped_column(String(255))
-    session_epoch: Mapped[int] = mapped_column(default=0)
+    session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
     terms_accepted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     disabled_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 from pathlib import Path
+from typing import Any
 
-from tornado import web
+from tornado import httputil, web
 
+from . import logs
 from .context import Registry
 from .handlers import api, api_teams, docs, library, pages, shub
 from .handlers.base import NotFoundHandler
@@ -20,6 +22,15 @@ def cookie_secret(registry: Registry) -> bytes:
     return hmac.new(registry.secret_key, b"session cookies", hashlib.sha256).digest()
 
 
+class RegistryApplication(web.Application):
+    """Tornado's application, with each request's address and scheme taken from trusted proxies only
+    (``proxies``) before any handler sees it, so that limits, audit rows, links and logs agree."""
+
+    def find_handler(self, request: httputil.HTTPServerRequest, **kwargs: Any) -> web._HandlerDelegate:
+        self.settings["registry"].trusted_proxies.apply(request)
+        return super().find_handler(request, **kwargs)
+
+
 def make_app(registry: Registry, *, debug: bool = False) -> web.Application:
     handlers: list = [
         *(registry.authenticator.routes() if registry.authenticator else []),
@@ -30,7 +41,7 @@ def make_app(registry: Registry, *, debug: bool = False) -> web.Application:
         *api.routes(),
         *pages.routes(),
     ]
-    return web.Application(
+    return RegistryApplication(
         handlers,
         registry=registry,
         cookie_secret=cookie_secret(registry),
@@ -40,4 +51,5 @@ def make_app(registry: Registry, *, debug: bool = False) -> web.Application:
         xsrf_cookies=False,
         debug=debug,
         compress_response=False,
+        log_function=logs.log_request,
     )

@@ -23,8 +23,7 @@ from sqlalchemy import func, select, update
 from tornado.web import create_signed_value
 
 from sregistry_jupyter.registry.access import DEFAULT_POLICY, Role
-from sregistry_jupyter.registry.auth import sessions
-from sregistry_jupyter.registry.auth.sessions import SESSION_COOKIE
+from sregistry_jupyter.registry.auth.sessions import SESSION_COOKIE, create_session
 from sregistry_jupyter.registry.orm import (
     Collection,
     CollectionMember,
@@ -201,13 +200,13 @@ class World:
         return replace(base, tag=name)
 
     def page_client(self, role: str) -> httpx.Client:
-        """A browser for ``role``, carrying the session cookie (and its session on the server) that the sign-in
-        flow would have set."""
+        """A browser for ``role``, carrying a session the sign-in flow would have opened."""
         if role not in self.pages:
             cookies = {}
             if role != "anonymous":
                 with self.session() as session:
-                    value = sessions.create_session(session, users.get_user(session, USER_OF[role]).id)
+                    user = users.get_user(session, USER_OF[role])
+                    value = create_session(session, user.id)
                     session.commit()
                 secret = cookie_secret(self.registry.context)
                 cookies[SESSION_COOKIE] = create_signed_value(secret, SESSION_COOKIE, value).decode()

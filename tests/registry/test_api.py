@@ -609,7 +609,7 @@ def test_hostile_paths_get_json_errors_never_500(registry):
         assert status == 400 and json.loads(body)["code"] == "INVALID", (collection, container, body)
     assert names_in(alice.get(f"{API}/collections")) == ["lab"]
     assert alice.get(f"{IMAGES.format(c='lab', n='tool')}/latest/file").content == b"real"
-    assert sorted(p.name for p in registry.data_dir.iterdir()) == ["storage"]
+    assert sorted(p.name for p in registry.data_dir.iterdir()) == ["secret_key", "storage"]
 
 
 def test_bad_tags_and_digests_are_refused(registry):

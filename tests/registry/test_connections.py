@@ -325,11 +325,13 @@ def test_the_limits_are_configured_on_the_app_and_refused_when_meaningless():
         body_rate_window=12,
         max_connections_per_address=8,
         limit_exempt_networks=["10.0.0.0/8"],
+        trusted_proxies=["192.0.2.7"],
     )
     limits = app.make_connection_limits()
     assert (limits.header_timeout, limits.body_min_rate, limits.body_rate_window) == (2.5, 1 << 20, 12)
     assert limits.max_connections_per_address == 8
-    assert limits.exempt("10.1.2.3") and limits.exempt("::ffff:10.1.2.3") and not limits.exempt("192.0.2.1")
+    assert limits.exempt("10.1.2.3") and limits.exempt("::ffff:10.1.2.3") and limits.exempt("192.0.2.7")
+    assert not limits.exempt("192.0.2.8") and not limits.exempt("2001:db8::1")
     for trait, value in (("body_rate_window", 0), ("max_connections_per_address", -1), ("header_timeout", -1)):
         with pytest.raises(TraitError, match=trait):
             setattr(app, trait, value)

@@ -46,7 +46,10 @@ def test_the_tokens_page_creates_a_token_shown_once_lists_and_revokes_it(registr
     assert f"apptainer remote add --no-login test-registry {registry.url}" in page.text
     assert "apptainer remote login test-registry" in page.text
     config = json.loads(html.unescape(re.search(r'<pre id="sregistry-json">([^<]+)</pre>', page.text).group(1)))
-    assert config == {"registry": {"base": registry.url, "username": "alice", "token": "<paste your token>"}}
+    assert config == {
+        "SREGISTRY_CLIENT": "registry",
+        "registry": {"base": registry.url, "username": "alice", "token": "<paste your token>"},
+    }
 
     form = {"_xsrf": xsrf_of(client), "name": "ci <laptop>", "scope": "write", "expires_in_days": "30"}
     created = client.post("/tokens", data=form)

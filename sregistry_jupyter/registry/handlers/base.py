@@ -5,7 +5,6 @@ request bodies, and errors rendered in the surface's own envelope (never a stack
 from __future__ import annotations
 
 import json
-import logging
 import re
 from collections.abc import Callable
 from dataclasses import replace
@@ -14,14 +13,12 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from sqlalchemy.orm import Session
 from tornado import web
 
-from .. import credentials
+from .. import credentials, logs
 from ..access import ANONYMOUS, Principal
 from ..auth import sessions
 from ..context import Registry
 from ..errors import CredentialRequired, Forbidden, InvalidInput, NotFound, RegistryError, TooLarge, Unauthorized
 from ..services.images import Pull
-
-log = logging.getLogger("sregistry_jupyter")
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -211,10 +208,7 @@ class BaseHandler(web.RequestHandler):
         return f"create a token at {self.base_url()}/tokens and send it as 'Authorization: Bearer <token>'"
 
     def log_exception(self, typ, value, tb) -> None:  # type: ignore[no-untyped-def]
-        if isinstance(value, RegistryError):
-            log.info("%s %s -> %s %s", self.request.method, self.request.uri, value.status, value.message)
-        else:
-            super().log_exception(typ, value, tb)
+        logs.log_handler_exception(self, (typ, value, tb))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         error = kwargs.get("exc_info", (None, None, None))[1]

@@ -149,10 +149,9 @@ class PageHandler(BaseHandler):
 
 class HomeHandler(PageHandler):
     async def get(self) -> None:
-        recent, total = await self.read_db(
-            collections.list_collections, self.principal, sort="-updated", limit=10
-        )
-        self.render("home.html", recent=recent, total=total)
+        recent, total = await self.read_db(collections.list_collections, self.principal, sort="-updated", limit=10)
+        remote = remote_name(self.registry.name)
+        self.render("home.html", recent=recent, total=total, base=self.base_url(), remote=remote)
 
 
 def accepted_at(session: Session, user_id: int) -> dt.datetime | None:
@@ -319,7 +318,10 @@ def expiry_days(raw: str) -> float | None:
 
 def sregistry_config(base: str, username: str, token: str | None) -> str:
     """The ``~/.sregistry`` file sregistry-cli reads, with the new token when there is one."""
-    value = {"registry": {"base": base, "username": username, "token": token or "<paste your token>"}}
+    value = {
+        "SREGISTRY_CLIENT": "registry",
+        "registry": {"base": base, "username": username, "token": token or "<paste your token>"},
+    }
     return json.dumps(value, indent=2)
 
 

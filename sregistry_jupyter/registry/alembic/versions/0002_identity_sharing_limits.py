@@ -62,7 +62,8 @@ def upgrade() -> None:
 
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.add_column(sa.Column("email", sa.String(length=255), nullable=True))
-        batch_op.add_column(sa.Column("session_epoch", sa.Integer(), nullable=False))
+        # Existing users start at epoch 0: a NOT NULL column needs a value for the rows already there.
+        batch_op.add_column(sa.Column("session_epoch", sa.Integer(), nullable=False, server_default="0"))
 
 
 def downgrade() -> None:
