@@ -97,8 +97,8 @@ def close_after(stream: iostream.IOStream, answer: bytes) -> None:
     """Send ``answer``, end our side of the connection, and close it once the client has had time to read it.
 
     Closing a socket with unread input makes the kernel reset the connection, and a reset can destroy the
-    answer before the client reads it; so the answer is followed by a FIN, whatever else the client sends
-    is read and dropped for a moment, and only then is the socket closed.
+    answer before the client reads it; so the answer is followed by a FIN at once, and the socket itself is
+    closed (resetting whatever the client still sends) only ``LINGER`` seconds later.
     """
 
     def shut(_: Any = None) -> None:
@@ -249,8 +249,11 @@ class BodyRateGuard(httputil.HTTPMessageDelegate):
             self.delegate.on_connection_close()
 
     def finish(self) -> None:
+        """The body is in; unless the request was given up, when the application has already been told the
+        connection closed and must not now take a body it was never given."""
         self.stop()
-        self.delegate.finish()
+        if not self.told_of_close:
+            self.delegate.finish()
 
     def on_connection_close(self) -> None:
         self.stop()
