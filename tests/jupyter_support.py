@@ -6,6 +6,7 @@ Each of those test folders imports the fixtures it uses from here in its ``conft
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -88,9 +89,9 @@ def connect(request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
 class CuttingProxy:
     """A TCP proxy on loopback that drops connections after a number of bytes in one direction.
 
-    ``cut_after(n, "up")`` cuts the next connection that carries more than ``n`` bytes from client to
-    server (``"down"``: server to client), once per call; other connections pass untouched. This is a
-    real cut: both sockets are closed mid-stream, as when a network link fails.
+    ``cut_after(n, "up")`` cuts the first connection to carry ``n`` bytes from client to server
+    (``"down"``: server to client), once per call; ``made`` counts the cuts done. This is a real cut:
+    both sockets are shut down mid-stream, as when a network link fails.
     """
 
     target: tuple[str, int]
@@ -123,38 +124,38 @@ class CuttingProxy:
             upstream = socket.create_connection(self.target)
             threading.Thread(target=self._serve, args=(client, upstream), daemon=True).start()
 
-    def _serve(self, client: socket.socket, upstream: socket.socket) -> None:
-        budget = {"up": None, "down": None}
+    def _take_cut(self, direction: str, carried: int) -> int | None:
+        """The byte count to cut at, if a pending cut in ``direction`` is reached by ``carried`` bytes."""
         with self._lock:
-            if self.cuts:
-                count, direction = self.cuts.pop(0)
-                budget[direction] = count
-        done = threading.Event()
+            for index, (count, wanted) in enumerate(self.cuts):
+                if wanted == direction and carried >= count:
+                    del self.cuts[index]
+                    self.made += 1
+                    return count
+        return None
 
+    def _serve(self, client: socket.socket, upstream: socket.socket) -> None:
         def pump(source: socket.socket, sink: socket.socket, direction: str) -> None:
-            left = budget[direction]
+            carried = 0
             try:
-                while not done.is_set():
+                while True:
                     data = source.recv(1 << 16)
                     if not data:
                         sink.shutdown(socket.SHUT_WR)
                         return
-                    if left is not None:
-                        if len(data) >= left:
-                            sink.sendall(data[:left])
-                            with self._lock:
-                                self.made += 1
-                            break
-                        left -= len(data)
+                    cut = self._take_cut(direction, carried + len(data))
+                    if cut is not None:
+                        sink.sendall(data[: max(0, cut - carried)])
+                        break
+                    carried += len(data)
                     sink.sendall(data)
             except OSError:
                 pass
-            done.set()
             for sock in (client, upstream):
-                try:
-                    sock.close()
-                except OSError:
-                    pass
+                # shutdown, not only close: it wakes the other pump's recv and sends the FIN at once
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
 
         threading.Thread(target=pump, args=(upstream, client, "down"), daemon=True).start()
         pump(client, upstream, "up")
