@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,10 +92,12 @@ class CuttingProxy:
 
     ``cut_after(n, "up")`` cuts the first connection to carry ``n`` bytes from client to server
     (``"down"``: server to client), once per call; ``made`` counts the cuts done. This is a real cut:
-    both sockets are shut down mid-stream, as when a network link fails.
+    both sockets are shut down mid-stream, as when a network link fails. ``pace`` (seconds per 64 KiB
+    forwarded) slows every connection down, so that a transfer is still running when a test acts on it.
     """
 
     target: tuple[str, int]
+    pace: float = 0.0
     url: str = ""
     cuts: list[tuple[int, str]] = field(default_factory=list)
     made: int = 0
@@ -149,6 +152,8 @@ class CuttingProxy:
                         break
                     carried += len(data)
                     sink.sendall(data)
+                    if self.pace:
+                        time.sleep(self.pace)
             except OSError:
                 pass
             for sock in (client, upstream):

@@ -60,12 +60,12 @@ class AsyncRegistryClient(Operations):
                 return
             number += 1
 
-    async def _perform(self, plan: Plan[Any], undo: Callable[[], list[Call]] | None = None) -> Any:
+    async def _perform(self, plan: Plan[Any], undo: Callable[[BaseException], list[Call]] | None = None) -> Any:
         try:
             return await self._drive(plan)
-        except BaseException:
+        except BaseException as error:
             # Also after a cancellation: the task is cancelled once, so these requests still run.
-            for call in undo() if undo else []:
+            for call in undo(error) if undo else []:
                 with contextlib.suppress(RegistryError):
                     await self._step(call)
             raise

@@ -84,7 +84,7 @@ def as_ref(ref: str | ImageRef) -> ImageRef:
 class Operations:
     """The registry's native API, one method per thing people do."""
 
-    def _perform(self, plan: Plan[Any], undo: Callable[[], list[Call]] | None = None) -> Any:
+    def _perform(self, plan: Plan[Any], undo: Callable[[BaseException], list[Call]] | None = None) -> Any:
         raise NotImplementedError
 
     # who and what
@@ -234,4 +234,4 @@ class Operations:
         The sha256 is checked before the file appears; a cut download resumes, now or in a later pull.
         """
         job = Pull(as_ref(ref), Path(path), progress)
-        return self._perform(job.plan())
+        return self._perform(job.plan(), job.abandon)

@@ -60,11 +60,11 @@ class RegistryClient(Operations):
                 return
             number += 1
 
-    def _perform(self, plan: Plan[Any], undo: Callable[[], list[Call]] | None = None) -> Any:
+    def _perform(self, plan: Plan[Any], undo: Callable[[BaseException], list[Call]] | None = None) -> Any:
         try:
             return self._drive(plan)
-        except BaseException:
-            for call in undo() if undo else []:
+        except BaseException as error:
+            for call in undo(error) if undo else []:
                 with contextlib.suppress(RegistryError):
                     self._step(call)
             raise

@@ -9,7 +9,7 @@ session, so the registry keeps nothing half-sent.
 Pull downloads into a hidden partial file beside the target (``.<name>.<digest prefix>.part``), resumes
 with a ``Range`` request (``If-Range`` on the digest, so changed bytes restart the download), checks the
 sha256 of the whole file and only then renames it into place. A later pull of the same image resumes a
-partial file left by an earlier one.
+partial file left by an earlier one that lost its connection; a cancelled pull removes its partial file.
 """
 
 from __future__ import annotations
@@ -80,7 +80,8 @@ class Push:
     finished: bool = False
     deduplicated: bool = False
 
-    def abort_calls(self) -> list[Call]:
+    def abort_calls(self, error: BaseException) -> list[Call]:
+        """The termination of the upload session, whatever stopped the push: nothing half-sent stays."""
         if self.upload_url is None or self.finished:
             return []
         return [Call("DELETE", self.upload_url, headers=dict(TUS_HEADERS), allow=frozenset({404, 410}))]
@@ -214,12 +215,15 @@ class Pull:
     _handle: Any = None
     _meter: Meter | None = None
 
-    def discard(self) -> None:
-        """Remove the partial file (after a cancellation: a cut keeps it, so that a later pull resumes)."""
-        if self._handle is not None:
-            self._handle.close()
-        if self.partial is not None:
-            self.partial.unlink(missing_ok=True)
+    def abandon(self, error: BaseException) -> list[Call]:
+        """After a lost connection the partial file stays, for a later pull to resume; after anything
+        else (a cancellation, a refusal) it is removed. Nothing needs saying to the registry."""
+        if not isinstance(error, RegistryUnavailable):
+            if self._handle is not None:
+                self._handle.close()
+            if self.partial is not None:
+                self.partial.unlink(missing_ok=True)
+        return []
 
     def resolve_target(self, image: Image) -> Path:
         destination = self.destination
