@@ -200,6 +200,18 @@ class Operations:
         """Sizes, counts and daily pushes and pulls of what the caller may see."""
         return self._perform(one(Call("GET", "/api/v1/stats", params={"days": days}), model(Stats)))
 
+    def container_usage(self, days: int = 30) -> list[dict[str, Any]]:
+        """Every visible container's bytes and pulls (from ``stats``) with when it last changed, for plots."""
+        return self._perform(self._usage_plan(days))
+
+    def _usage_plan(self, days: int) -> Plan[list[dict[str, Any]]]:
+        stats = yield from one(Call("GET", "/api/v1/stats", params={"days": days}), model(Stats))
+        updated: dict[tuple[str, str], Any] = {}
+        for usage in stats.collections:
+            detail = yield from one(Call("GET", collection_path(usage.name)), model(CollectionDetail))
+            updated.update({(usage.name, c.name): c.updated for c in detail.containers_list})
+        return [{**c.model_dump(), "updated": updated.get((c.collection, c.name))} for c in stats.containers]
+
     def pushable(self) -> list[Collection]:
         """The collections the caller may push to: those they own, or every one for the registry's staff."""
         return self._perform(self._pushable_plan())

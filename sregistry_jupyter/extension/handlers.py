@@ -299,8 +299,11 @@ class FigureHandler(SregistryHandler):
             if color_by not in figures.COLOUR_BY:
                 raise InvalidInput(f"color_by must be one of {', '.join(figures.COLOUR_BY)}")
             options["color_by"] = color_by
-        stats = await self.client.stats(self.int_query("days", 30, 1, 366))
-        figure = figures.from_stats(name, stats, **options)
+        days = self.int_query("days", 30, 1, 366)
+        if name == "treemap":
+            figure = figures.treemap(await self.client.container_usage(days), **options)
+        else:
+            figure = figures.from_stats(name, await self.client.stats(days))
         self.set_header("Content-Type", "application/json")
         self.finish(figure.to_json())
 
