@@ -118,16 +118,26 @@ class WhoAmIHandler(SregistryHandler):
 
 
 class CollectionsHandler(SregistryHandler):
+    """The registry's collection page; ``-size`` and ``-stars``, which the registry does not sort by, are
+    sorted here over every collection the person may see."""
+
+    LOCAL_SORTS = {"-size": "size", "-stars": "stars"}
+
     @web.authenticated
     async def get(self) -> None:
         sort = self.get_query_argument("sort", "name")
-        page = await self.client.collections(
-            self.get_query_argument("q", None) or None,
-            sort=sort,
-            page=self.int_query("page", 1, 1, 1_000_000),
-            per_page=self.int_query("per_page", 50, 1, 1000),
-        )
-        self.reply(page)
+        query = self.get_query_argument("q", None) or None
+        page = self.int_query("page", 1, 1, 1_000_000)
+        per_page = self.int_query("per_page", 50, 1, 1000)
+        if sort not in self.LOCAL_SORTS:
+            self.reply(await self.client.collections(query, sort=sort, page=page, per_page=per_page))
+            return
+        key = self.LOCAL_SORTS[sort]
+        everything = [c async for c in self.client.iter_collections(query)]
+        everything.sort(key=lambda c: (-getattr(c, key), c.name))
+        shown = everything[(page - 1) * per_page : page * per_page]
+        total = len(everything)
+        self.reply({"items": shown, "page": page, "per_page": per_page, "total": total, "pages": -(-total // per_page)})
 
 
 class CollectionHandler(SregistryHandler):
