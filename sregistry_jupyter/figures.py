@@ -110,6 +110,7 @@ def treemap(containers: Iterable[Any], *, color_by: str = "pulls", now: dt.datet
             hovertext=hover,
             hoverinfo="text",
             textinfo="label",
+            root={"color": "white"},
         )
     )
     title = "Registry by size" + (", coloured by pulls" if color_by == "pulls" else ", coloured by age")

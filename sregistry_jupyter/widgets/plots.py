@@ -37,7 +37,7 @@ class RegistryPlots(w.VBox):
             description="Colour",
             layout=w.Layout(width="200px"),
         )
-        self.days = w.IntSlider(value=days, min=7, max=366, description="Days", continuous_update=False)
+        self.days = w.IntSlider(value=days, min=7, max=max(90, days), description="Days", continuous_update=False)
         self.refresh_button = w.Button(description="Refresh", icon="refresh", layout=w.Layout(width="100px"))
         self.status = w.HTML()
         self.output = w.Output(layout=w.Layout(min_height="420px"))

@@ -47,7 +47,7 @@ class PushWidget(w.VBox):
         )
         self.push_button = w.Button(description="Push", icon="upload", button_style="primary")
         self.rescan_button = w.Button(description="Rescan", icon="refresh")
-        self.progress = w.FloatProgress(value=0, min=0, max=1, description="", layout=w.Layout(width="420px"))
+        self.progress = w.FloatProgress(value=0, min=0, max=1, layout=w.Layout(width="420px", visibility="hidden"))
         self.progress_text = w.HTML()
         self.status = w.HTML()
         self.background = Background(self.status)
@@ -102,6 +102,7 @@ class PushWidget(w.VBox):
         source = self.root / self.file.value
         self.push_button.disabled = True
         self.progress.bar_style = ""
+        self.progress.layout.visibility = "visible"
 
         def call() -> Any:
             try:

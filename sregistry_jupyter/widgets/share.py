@@ -24,6 +24,7 @@ class ShareWidget(w.VBox):
         self.role = w.ToggleButtons(
             options=[("Contributor (see, pull)", "contributor"), ("Owner (push, manage)", "owner")],
             value="contributor",
+            style={"button_width": "auto"},
         )
         self.share_button = w.Button(description="Share", icon="user-plus", button_style="primary")
         self.members = w.HTML()
