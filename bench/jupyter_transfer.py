@@ -126,7 +126,6 @@ def run(work: Path, size: int) -> None:
         token = robot_token(data, "bench")
         auth = f"Authorization: Bearer {token}"
         mib = size / (1 << 20)
-        rows = []
         images = f"{url}/api/v1/collections/bench/containers"
         curl_push = curl(
             "-H",
@@ -136,7 +135,7 @@ def run(work: Path, size: int) -> None:
             "-X",
             "POST",
             "-T",
-            f"@{files['curl']}",
+            str(files["curl"]),
             f"{images}/curl/images?digest={digests['curl']}&tag=v1",
             "-o",
             "/dev/null",
