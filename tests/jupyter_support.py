@@ -91,7 +91,8 @@ class CuttingProxy:
     """A TCP proxy on loopback that drops connections after a number of bytes in one direction.
 
     ``cut_after(n, "up")`` cuts the first connection to carry ``n`` bytes from client to server
-    (``"down"``: server to client), once per call; ``made`` counts the cuts done. This is a real cut:
+    (``"down"``: server to client), once per call; ``made`` counts the cuts done, ``carried`` the bytes
+    forwarded each way. This is a real cut:
     both sockets are shut down mid-stream, as when a network link fails. ``pace`` (seconds per 64 KiB
     forwarded) slows every connection down, so that a transfer is still running when a test acts on it.
     """
@@ -101,6 +102,7 @@ class CuttingProxy:
     url: str = ""
     cuts: list[tuple[int, str]] = field(default_factory=list)
     made: int = 0
+    carried: dict[str, int] = field(default_factory=lambda: {"up": 0, "down": 0})
     _server: socket.socket | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -152,6 +154,8 @@ class CuttingProxy:
                         break
                     carried += len(data)
                     sink.sendall(data)
+                    with self._lock:
+                        self.carried[direction] += len(data)
                     if self.pace:
                         time.sleep(self.pace)
             except OSError:

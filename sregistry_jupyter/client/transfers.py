@@ -33,6 +33,7 @@ TUS_VERSION = "1.0.0"
 TUS_HEADERS = {"Tus-Resumable": TUS_VERSION}
 UPLOADS = "/api/v1/uploads"
 RETRIES = 6
+COMPLETION_POLLS = 600
 
 Progress = Callable[[int, int], None]
 
@@ -100,7 +101,7 @@ class Push:
         linked = yield Call(
             "POST",
             f"{self.ref.container_path}/images",
-            json={"digest": digest, "size": size, "tags": tags, "description": self.description},
+            json={"digest": digest, "size": size, "tags": tags},
             allow=frozenset({400, 404, 405, 411, 415}),
         )
         if linked.status_code in (200, 201):
@@ -130,9 +131,20 @@ class Push:
             return (yield from self.single_request(meter, digest, tags))
         self.upload_url = created.headers["Location"]
         yield from self.send_resumably(meter, size)
-        status = yield Call("GET", self.upload_url, headers=dict(TUS_HEADERS))
-        self.finished = True
-        return Image.model_validate(status.json()["image"])
+        return (yield from self.finished_image())
+
+    def finished_image(self) -> Plan[Image]:
+        """The image the upload became, once the registry has verified and recorded it."""
+        for _ in range(COMPLETION_POLLS):
+            status = (yield Call("GET", self.upload_url, headers=dict(TUS_HEADERS))).json()
+            if status.get("state") == "failed":
+                self.finished = True
+                raise InvalidInput(status.get("error") or "the registry refused the upload", code="UPLOAD_FAILED")
+            if status.get("image"):
+                self.finished = True
+                return Image.model_validate(status["image"])
+            yield Pause(0.2)
+        raise RegistryUnavailable("the registry did not finish recording the upload")
 
     def send_resumably(self, meter: Meter, size: int) -> Plan[None]:
         """PATCH until the registry holds every byte, asking it for the offset after each failure."""
