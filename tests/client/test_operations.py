@@ -16,12 +16,10 @@ from sregistry_jupyter.client import (
     Image,
     InvalidInput,
     NotFound,
-    RateLimited,
     RegistryUnavailable,
     Unauthorized,
 )
-from sregistry_jupyter.registry.services.limits import Limiter, Limits
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_for
 from tests.jupyter_support import DEFFILE, LABELS
 
 
@@ -124,6 +122,7 @@ def test_stars_and_stats(registry, connect, sif) -> None:
     assert [c.name for c in alice.stars()] == ["lab"]
     assert alice.unstar("lab").stars == 0
     alice.pull("lab/tools:v1", registry.data_dir.parent)
+    assert wait_for(lambda: alice.stats(days=7).containers[0].downloads == 1)  # pull counts may be written behind
     stats = alice.stats(days=7)
     assert stats.totals.images == 1 and stats.totals.size == image.stat().st_size
     assert [(c.name, c.downloads) for c in stats.containers] == [("tools", 1)]
@@ -156,12 +155,6 @@ def test_every_refusal_is_its_own_exception_with_the_registry_words(registry, co
     with pytest.raises(RegistryUnavailable) as down:
         connect(f"http://127.0.0.1:{free_port()}", "t").whoami()
     assert "cannot be reached" in down.value.message
-
-    registry.context.limiter = Limiter(Limits(rate_limit=2))
-    with pytest.raises(RateLimited) as limited:
-        for _ in range(5):
-            alice.whoami()
-    assert limited.value.retry_after > 0 and limited.value.status == 429
 
 
 def test_a_read_token_cannot_push_and_nothing_appears(registry, connect, sif) -> None:

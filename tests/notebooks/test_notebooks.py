@@ -11,6 +11,7 @@ import pytest
 from nbclient import NotebookClient
 
 from sregistry_jupyter.client import RegistryClient
+from tests.conftest import wait_for
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 PLOTLY = "application/vnd.plotly.v1+json"
@@ -55,6 +56,7 @@ def populated(registry, sif) -> dict[str, str]:
     with RegistryClient(registry.url, bob) as client:
         pushed = client.push(sif("bobs", size=200_000, seed=5), "bob-lab/analysis:v1")
         client.pull("bob-lab/analysis:v1", sif("x").parent / "bobs-copy.sif")
+        assert wait_for(lambda: client.stats().containers[0].downloads == 1)  # pull counts may be written behind
     return {"url": registry.url, "alice": alice, "bob": bob, "root": admin_token, "size": pushed.size}
 
 
