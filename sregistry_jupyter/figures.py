@@ -18,6 +18,7 @@ PUSH_COLOUR = "#2563eb"
 PULL_COLOUR = "#16a34a"
 BAR_COLOUR = "#4f46e5"
 COLOUR_BY = ("pulls", "age")
+ROOT_ID = "registry:"  # a colon is in no collection name, so this id cannot clash with one
 
 
 def value(item: Any, name: str, default: Any = None) -> Any:
@@ -89,10 +90,18 @@ def treemap(containers: Iterable[Any], *, color_by: str = "pulls", now: dt.datet
     for collection, (size, colour, count) in totals.items():
         ids.append(collection)
         labels.append(collection)
-        parents.append("")
+        parents.append(ROOT_ID)
         sizes.append(size)
         colours.append(colour if color_by == "pulls" else colour / count)
         hover.append(f"{collection}<br>{human_size(size)}<br>{count} containers")
+    # One root of our own, coloured as the scale's low end: plotly's implicit root ignores root colours
+    # whenever a colour scale is used, and would frame the figure in dark grey.
+    ids.append(ROOT_ID)
+    labels.append("All collections")
+    parents.append("")
+    sizes.append(sum(t[0] for t in totals.values()))
+    colours.append(0.0)
+    hover.append(f"{len(totals)} collections<br>{human_size(sum(t[0] for t in totals.values()))}")
     scale = "Blues" if color_by == "pulls" else "Oranges"
     fig = go.Figure(
         go.Treemap(
@@ -110,7 +119,6 @@ def treemap(containers: Iterable[Any], *, color_by: str = "pulls", now: dt.datet
             hovertext=hover,
             hoverinfo="text",
             textinfo="label",
-            root={"color": "white"},
         )
     )
     title = "Registry by size" + (", coloured by pulls" if color_by == "pulls" else ", coloured by age")

@@ -95,7 +95,7 @@ async def test_stats_and_figures(api, registry, credential, sif) -> None:
     assert status == 200 and stats["totals"]["images"] == 1 and len(stats["activity"]) == 7
     status, treemap = await api("figures/treemap")
     assert status == 200 and treemap["data"][0]["type"] == "treemap"
-    assert set(treemap["data"][0]["ids"]) == {"lab", "lab/tools"}
+    assert set(treemap["data"][0]["ids"]) == {"registry:", "lab", "lab/tools"}
     _, by_age = await api("figures/treemap", color_by="age")
     assert by_age["data"][0]["marker"]["colorscale"] != treemap["data"][0]["marker"]["colorscale"]
     _, storage = await api("figures/storage")

@@ -89,7 +89,7 @@ def test_the_admin_notebook_reports_usage(populated, tmp_path: Path) -> None:
     assert "root (admin)" in text_of(cells[0]) and "1 collections, 1 containers, 1 images" in text_of(cells[0])
     storage, treemap, activity = outputs_with(notebook, PLOTLY)
     assert storage["data"][0]["y"] == ["bob-lab"] and storage["data"][0]["x"] == [populated["size"]]
-    assert set(treemap["data"][0]["ids"]) == {"bob-lab", "bob-lab/analysis"}
+    assert set(treemap["data"][0]["ids"]) == {"registry:", "bob-lab", "bob-lab/analysis"}
     assert "bob-lab/analysis" in text_of(cells[3]) and "1 pulls" in text_of(cells[3])
     assert "busiest day" in text_of(cells[5]) and activity["data"][1]["y"][-1] == 1
     assert list(folder.iterdir()) == []  # reading usage writes nothing

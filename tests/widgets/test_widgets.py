@@ -119,7 +119,7 @@ def test_the_plots_are_built_from_the_registry_data(alice, sif) -> None:
     plots = RegistryPlots(alice, days=14)
     plots.background.wait()
     treemap = plots.figure.data[0]
-    assert treemap.type == "treemap" and set(treemap.ids) == {"lab", "zoo", "lab/tools", "zoo/cat"}
+    assert treemap.type == "treemap" and set(treemap.ids) == {"registry:", "lab", "zoo", "lab/tools", "zoo/cat"}
     assert plots.output.outputs[0]["data"][PLOTLY_MIME]["data"][0]["type"] == "treemap"
 
     plots.color_by.value = "age"
