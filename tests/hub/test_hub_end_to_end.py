@@ -182,15 +182,17 @@ def site(tmp_path_factory: pytest.TempPathFactory, proxy_command: Path, issuer: 
         proxy = psutil.Process(int((state / "jupyterhub-proxy.pid").read_text()))
         yield Site(public, issuer, api, registry_url, state / "home", data)
     finally:
-        if hub.poll() is None:
-            for name in ("alice", "carol"):
-                api.delete(f"/users/{name}/server")
-        api.close()
-        terminate(hub, 30)
-        if proxy is not None:
-            stop(proxy)
-        if registry is not None:
-            registry.stop()
+        try:
+            if hub.poll() is None:
+                for name in ("alice", "carol"):
+                    api.delete(f"/users/{name}/server")
+        finally:
+            api.close()
+            terminate(hub, 30)
+            if proxy is not None:
+                stop(proxy)
+            if registry is not None:
+                registry.stop()
 
 
 async def run_in_kernel(server: str, token: str, code: str) -> str:
