@@ -1,3 +1,14 @@
 """sregistry-jupyter: a container registry for Singularity/Apptainer images, native to Jupyter."""
 
+from __future__ import annotations
+
+from typing import Any
+
 __version__ = "0.1.0"
+
+
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    """Where jupyter_server finds the extension; imported only when a Jupyter server loads it."""
+    from .extension import SregistryExtension
+
+    return [{"module": "sregistry_jupyter", "app": SregistryExtension}]
