@@ -41,7 +41,7 @@ export function TextButton(props: ITextButtonProps): React.ReactElement {
   return (
     <button
       type="button"
-      className={`jp-Button jp-SregistryTextButton ${props.accent ? 'jp-mod-accept' : 'jp-mod-styled jp-mod-reject'}`}
+      className={`jp-SregistryTextButton ${props.accent ? 'jp-mod-primary' : ''}`}
       disabled={props.disabled}
       title={props.title}
       onClick={props.onClick}

@@ -43,49 +43,41 @@ export function ContainerView(props: {
       {c.tags.length === 0 ? (
         <Empty>No tags: every image here is reachable by digest only.</Empty>
       ) : (
-        <table className="jp-SregistryTable" aria-label={`Tags of ${c.name}`}>
-          <thead>
-            <tr>
-              <th scope="col">Tag</th>
-              <th scope="col">Arch</th>
-              <th scope="col">Size</th>
-              <th scope="col">Digest</th>
-              <th scope="col">
-                <span className="jp-SregistryVisuallyHidden">Pull</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {c.tags.map(t => (
-              <tr key={`${t.name}/${t.arch}`}>
-                <td>
-                  <button
-                    type="button"
-                    className="jp-SregistryLink"
-                    aria-label={`Show image ${c.name}:${t.name}`}
-                    onClick={() => open(t.name)}
-                  >
-                    {t.name}
-                  </button>
-                </td>
-                <td>{t.arch}</td>
-                <td>{formatBytes(images.get(t.digest)?.size)}</td>
-                <td className="jp-SregistryMono" title={t.digest}>
+        <ul className="jp-SregistryList" aria-label={`Tags of ${c.name}`}>
+          {c.tags.map(t => (
+            <li
+              className="jp-SregistryList-item jp-SregistryTagRow"
+              key={`${t.name}/${t.arch}`}
+            >
+              <button
+                type="button"
+                className="jp-SregistryList-button"
+                aria-label={`Show image ${c.name}:${t.name}`}
+                onClick={() => open(t.name)}
+              >
+                <span className="jp-SregistryList-main">
+                  <span className="jp-SregistryTag">{t.name}</span>
+                  <span className="jp-SregistryList-meta">
+                    {t.arch} · {formatBytes(images.get(t.digest)?.size)}
+                  </span>
+                </span>
+                <span
+                  className="jp-SregistryMono jp-SregistryDigest"
+                  title={t.digest}
+                >
                   {shortDigest(t.digest)}
-                </td>
-                <td>
-                  <IconButton
-                    icon={downloadIcon}
-                    label={`Pull ${collection}/${c.name}:${t.name} into the file browser`}
-                    onClick={() =>
-                      props.onPull(imageRef(collection, c.name, t.name))
-                    }
-                  />
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+                </span>
+              </button>
+              <IconButton
+                icon={downloadIcon}
+                label={`Pull ${collection}/${c.name}:${t.name} into the file browser`}
+                onClick={() =>
+                  props.onPull(imageRef(collection, c.name, t.name))
+                }
+              />
+            </li>
+          ))}
+        </ul>
       )}
     </div>
   );

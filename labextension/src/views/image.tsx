@@ -21,20 +21,15 @@ function Labels(props: {
     return <span className="jp-SregistryMuted">none</span>;
   }
   return (
-    <table className="jp-SregistryTable jp-mod-labels" aria-label="Labels">
-      <tbody>
-        {entries.map(([key, value]) => (
-          <tr key={key}>
-            <th scope="row" className="jp-SregistryMono">
-              {key}
-            </th>
-            <td className="jp-SregistryMono">
-              {typeof value === 'string' ? value : JSON.stringify(value)}
-            </td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+    <dl className="jp-SregistryFacts jp-mod-labels" aria-label="Labels">
+      {entries.map(([key, value]) => (
+        <Fact key={key} term={key}>
+          <span className="jp-SregistryMono">
+            {typeof value === 'string' ? value : JSON.stringify(value)}
+          </span>
+        </Fact>
+      ))}
+    </dl>
   );
 }
 
@@ -62,7 +57,10 @@ export function ImageView(
   return (
     <div className="jp-SregistryImage">
       <header className="jp-SregistryHeading">
-        <h3 className="jp-SregistryHeading-title">{ref}</h3>
+        <h3 className="jp-SregistryHeading-title">
+          {container}:{ref_}
+        </h3>
+        <p className="jp-SregistryHeading-meta">in {collection}</p>
         {image.description && (
           <p className="jp-SregistryHeading-description">{image.description}</p>
         )}
@@ -147,28 +145,19 @@ export function ImageView(
           {sif.partitions.length > 0 && (
             <>
               <h4 className="jp-SregistrySubheading">Partitions</h4>
-              <table className="jp-SregistryTable" aria-label="Partitions">
-                <thead>
-                  <tr>
-                    <th scope="col">Name</th>
-                    <th scope="col">Type</th>
-                    <th scope="col">FS</th>
-                    <th scope="col">Arch</th>
-                    <th scope="col">Size</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {sif.partitions.map(p => (
-                    <tr key={p.id}>
-                      <td>{p.name || `#${p.id}`}</td>
-                      <td>{p.parttype}</td>
-                      <td>{p.fstype}</td>
-                      <td>{p.arch}</td>
-                      <td>{formatBytes(p.size)}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
+              <ul className="jp-SregistryPartitions" aria-label="Partitions">
+                {sif.partitions.map(p => (
+                  <li key={p.id}>
+                    <span className="jp-SregistryPartitions-name">
+                      {p.parttype}
+                    </span>
+                    <span className="jp-SregistryMuted">
+                      {' '}
+                      {[p.fstype, p.arch, formatBytes(p.size)].join(' · ')}
+                    </span>
+                  </li>
+                ))}
+              </ul>
             </>
           )}
         </>
