@@ -8,6 +8,7 @@ import {
   refreshIcon,
   UseSignal
 } from '@jupyterlab/ui-components';
+import type { Message } from '@lumino/messaging';
 import * as React from 'react';
 
 import { registryIcon } from './icons';
@@ -209,6 +210,17 @@ export class RegistryPanel extends ReactWidget {
     this.title.caption = 'Registry';
     this.node.setAttribute('role', 'region');
     this.node.setAttribute('aria-label', 'Singularity registry');
+  }
+
+  /** Activation (from the command or the sidebar tab) puts the keyboard focus inside the panel. */
+  protected onActivateRequest(msg: Message): void {
+    super.onActivateRequest(msg);
+    if (this.isVisible) {
+      const target = this.node.querySelector<HTMLElement>(
+        'input[type="search"], .jp-SregistryHeading-title, button'
+      );
+      target?.focus();
+    }
   }
 
   render(): React.ReactElement {

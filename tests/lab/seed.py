@@ -1,5 +1,8 @@
 """A registry with something to look at: people in a team, public and private collections of real SIF
-images, so that the Lab panel has collections to list, containers to open and images to pull."""
+images, so that the Lab panel has collections to list, containers to open and images to pull.
+
+alice (who uses JupyterLab in the tests) and bob are in carol's team ``imaging``; dave is in no team.
+bob owns ``bob-tools``, which alice may see but not push to."""
 
 from __future__ import annotations
 
@@ -50,13 +53,15 @@ def push(client: httpx.Client, path: Path, ref: str) -> dict:
 def seed(registry, mksif: Path, work: Path) -> Seeded:
     """Fill ``registry`` (a tests.conftest.LiveRegistry) and return who is who."""
     tokens = {
-        "alice": registry.add_user("alice", staff=True),
+        "alice": registry.add_user("alice"),
         "bob": registry.add_user("bob"),
-        "carol": registry.add_user("carol"),
+        "carol": registry.add_user("carol", staff=True),
+        "dave": registry.add_user("dave"),
     }
-    alice, bob = registry.client(tokens["alice"]), registry.client(tokens["bob"])
+    alice, bob, carol = (registry.client(tokens[name]) for name in ("alice", "bob", "carol"))
     for response in (
-        alice.post(f"{API}/teams", json={"name": "imaging", "open": True}),
+        carol.post(f"{API}/teams", json={"name": "imaging", "open": True}),
+        alice.post(f"{API}/teams/imaging/join"),
         bob.post(f"{API}/teams/imaging/join"),
     ):
         assert response.status_code in (200, 201, 204), response.text

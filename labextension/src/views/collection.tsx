@@ -5,7 +5,7 @@ import * as React from 'react';
 import { formatBytes, formatDate } from '../format';
 import type { RegistryModel } from '../model';
 import type { ICollectionDetail } from '../types';
-import { Empty, Loading, TextButton } from './common';
+import { Empty, Loading, TextButton, ViewHeading } from './common';
 
 export function CollectionView(props: {
   model: RegistryModel;
@@ -21,7 +21,7 @@ export function CollectionView(props: {
   return (
     <div className="jp-SregistryCollection">
       <header className="jp-SregistryHeading">
-        <h3 className="jp-SregistryHeading-title">
+        <ViewHeading>
           {c.name}
           {c.private && (
             <span className="jp-SregistryBadge jp-mod-private" title="Private">
@@ -29,7 +29,7 @@ export function CollectionView(props: {
               private
             </span>
           )}
-        </h3>
+        </ViewHeading>
         {c.description && (
           <p className="jp-SregistryHeading-description">{c.description}</p>
         )}

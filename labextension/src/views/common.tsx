@@ -99,3 +99,21 @@ export function Fact(props: {
     </>
   );
 }
+
+/**
+ * A view's heading, which takes the keyboard focus when the view opens, so
+ * that after Enter on a list item the next Tab continues inside the new view.
+ */
+export function ViewHeading(props: {
+  children: React.ReactNode;
+}): React.ReactElement {
+  const ref = React.useRef<HTMLHeadingElement>(null);
+  React.useEffect(() => {
+    ref.current?.focus({ preventScroll: true });
+  }, []);
+  return (
+    <h3 className="jp-SregistryHeading-title" tabIndex={-1} ref={ref}>
+      {props.children}
+    </h3>
+  );
+}

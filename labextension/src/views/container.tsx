@@ -5,7 +5,7 @@ import * as React from 'react';
 import { formatBytes, formatDate, imageRef, shortDigest } from '../format';
 import type { RegistryModel } from '../model';
 import type { IContainer, IImage } from '../types';
-import { Empty, IconButton, Loading } from './common';
+import { Empty, IconButton, Loading, ViewHeading } from './common';
 
 export function ContainerView(props: {
   model: RegistryModel;
@@ -29,9 +29,9 @@ export function ContainerView(props: {
   return (
     <div className="jp-SregistryContainer">
       <header className="jp-SregistryHeading">
-        <h3 className="jp-SregistryHeading-title">
+        <ViewHeading>
           {collection}/{c.name}
-        </h3>
+        </ViewHeading>
         {c.description && (
           <p className="jp-SregistryHeading-description">{c.description}</p>
         )}

@@ -5,7 +5,14 @@ import * as React from 'react';
 import { formatBytes, formatDate, imageRef, pullCommand } from '../format';
 import type { RegistryModel } from '../model';
 import type { IImage } from '../types';
-import { Empty, Fact, IconButton, Loading, TextButton } from './common';
+import {
+  Empty,
+  Fact,
+  IconButton,
+  Loading,
+  TextButton,
+  ViewHeading
+} from './common';
 
 export interface IImageActions {
   onPull: (ref: string) => void;
@@ -57,9 +64,9 @@ export function ImageView(
   return (
     <div className="jp-SregistryImage">
       <header className="jp-SregistryHeading">
-        <h3 className="jp-SregistryHeading-title">
+        <ViewHeading>
           {container}:{ref_}
-        </h3>
+        </ViewHeading>
         <p className="jp-SregistryHeading-meta">in {collection}</p>
         {image.description && (
           <p className="jp-SregistryHeading-description">{image.description}</p>
