@@ -216,9 +216,9 @@ export class RegistryPanel extends ReactWidget {
   protected onActivateRequest(msg: Message): void {
     super.onActivateRequest(msg);
     if (this.isVisible) {
-      const target = this.node.querySelector<HTMLElement>(
-        'input[type="search"], .jp-SregistryHeading-title, button'
-      );
+      const target = ['input[type="search"]', '.jp-SregistryHeading-title']
+        .map(selector => this.node.querySelector<HTMLElement>(selector))
+        .find(node => node !== null);
       target?.focus();
     }
   }

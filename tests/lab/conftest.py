@@ -196,10 +196,12 @@ class LabPage:
         # The palette gives the focus back to where it was when it closes; wait for that before going on.
         self.page.locator("#modal-command-palette").wait_for(state="hidden")
 
-    def screenshot(self, name: str, tmp_path: Path) -> Path:
-        """Save a PNG of the page for people to look at; also into $SREGISTRY_SCREENSHOT_DIR when set."""
+    def screenshot(self, name: str, tmp_path: Path, *, sidebar_only: bool = False) -> Path:
+        """Save a PNG of the page (or of the left part with the sidebar) for people to look at; also into
+        $SREGISTRY_SCREENSHOT_DIR when set, which is how docs/screenshots is made."""
         path = tmp_path / f"{name}.png"
-        self.page.screenshot(path=str(path))
+        clip = {"x": 0, "y": 0, "width": 560, "height": 800} if sidebar_only else None
+        self.page.screenshot(path=str(path), clip=clip)
         target = os.environ.get(SCREENSHOT_DIR_VARIABLE)
         if target:
             Path(target).mkdir(parents=True, exist_ok=True)

@@ -39,7 +39,7 @@ def test_panel_lists_collections_with_privacy_and_stars_and_searches(lab_page: L
     expect(private.locator(".jp-SregistryBadge.jp-mod-private")).to_have_text("private")
     expect(ui.panel.get_by_role("button", name=re.compile(r"^Open collection biocontainers, 1 stars"))).to_be_visible()
     expect(ui.panel.get_by_text("Signed in as")).to_contain_text("alice")
-    ui.screenshot("panel-collections", tmp_path)
+    ui.screenshot("panel-collections", tmp_path, sidebar_only=True)
 
     ui.panel.get_by_role("searchbox", name="Search collections").fill("bio")
     expect(names).to_have_text(["biocontainers"])
@@ -55,7 +55,7 @@ def test_collection_container_and_image_details_match_the_registry(lab_page: Lab
     expect(ui.panel.locator(".jp-SregistryList-name")).to_have_text(["bwa", "samtools"])
     ui.panel.get_by_role("button", name="Open container samtools").click()
     expect(ui.panel.locator(".jp-SregistryTagRow .jp-SregistryTag")).to_have_text(["1.19", "latest"])
-    ui.screenshot("panel-container", tmp_path)
+    ui.screenshot("panel-container", tmp_path, sidebar_only=True)
 
     ui.panel.get_by_role("button", name="Show image samtools:1.19").click()
     image = ui.lab.api().get(f"{API}/collections/biocontainers/containers/samtools/images/1.19").json()
@@ -67,7 +67,7 @@ def test_collection_container_and_image_details_match_the_registry(lab_page: Lab
     expect(ui.panel.locator(".jp-SregistryBadge.jp-mod-signed")).to_contain_text("signed")
     expect(ui.panel.locator(".jp-SregistryFacts.jp-mod-labels")).to_contain_text("org.label-schema.name")
     expect(ui.panel.get_by_text("apptainer pull library://biocontainers/samtools:1.19")).to_be_visible()
-    ui.screenshot("panel-image", tmp_path)
+    ui.screenshot("panel-image", tmp_path, sidebar_only=True)
 
     ui.panel.get_by_role("button", name="Copy the digest").click()
     expect(ui.page.locator(".Toastify").get_by_text("Digest copied.")).to_be_visible()
@@ -263,7 +263,7 @@ def test_dark_theme_uses_the_theme_colours(lab_page: LabPage, tmp_path: Path) ->
     ui.panel.get_by_role("button", name="Open container samtools").click()
     ui.panel.get_by_role("button", name="Show image samtools:1.19").click()
     ui.panel.locator(".jp-SregistryDeffile").wait_for()
-    ui.screenshot("panel-dark", tmp_path)
+    ui.screenshot("panel-dark", tmp_path, sidebar_only=True)
     ui.run_from_palette("Use Theme: JupyterLab Light")
     ui.page.wait_for_function("document.body.dataset.jpThemeLight === 'true'", timeout=SLOW)
     assert ui.console_errors == []
