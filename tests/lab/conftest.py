@@ -216,7 +216,7 @@ def lab_page(browser: Browser, lab: LabServer) -> Iterator[LabPage]:
     page = context.new_page()
     ui = LabPage(page, lab)
     page.on("console", ui.on_console)
-    page.on("pageerror", lambda error: ui.console_errors.append(f"uncaught: {error}"))
+    page.on("pageerror", lambda error: ui.console_errors.append(f"uncaught: {error.stack}"))
     page.goto(f"{lab.url}/lab?reset&token={LAB_TOKEN}")
     page.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
     page.wait_for_selector('.jp-SideBar [data-id="sregistry-panel"]', timeout=30_000)

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import expect
 
-from tests.lab.conftest import LabPage
+from tests.lab.conftest import LAB_TOKEN, LabPage
 
 API = "/api/v1"
 SLOW = 30_000
@@ -281,3 +281,29 @@ def test_push_is_refused_before_any_bytes_move_when_the_file_is_outside_the_work
     expect(ui.panel.locator(".jp-SregistryError")).to_contain_text("outside the workspace", timeout=SLOW)
     assert ui.lab.api().get(f"{API}/collections/biocontainers/containers/escape").status_code == 404
     assert ui.console_errors == []
+
+
+def test_notebook_tree_offers_push_on_sif_files(browser, lab) -> None:
+    """Notebook 7's file tree has no sidebar for the panel, but its file list has the same push action.
+
+    Notebook 7.6's tree page throws a TypeError of its own while loading settings (it does so with this
+    extension disabled too), so this test asserts that no error comes from this extension's scripts."""
+    shutil.copy(lab.seeded.images["biocontainers/bwa:0.7.17"], lab.workspace / "from-tree.sif")
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        page = context.new_page()
+        ui = LabPage(page, lab)
+        page.on("console", ui.on_console)
+        page.on("pageerror", lambda error: ui.console_errors.append(f"uncaught: {error.stack}"))
+        page.goto(f"{lab.url}/tree?token={LAB_TOKEN}")
+        item = page.locator('.jp-DirListing-item[data-file-type="sif"]', has_text="from-tree.sif")
+        item.click(button="right", timeout=60_000)
+        page.locator(".lm-Menu-item", has_text="Push to Registry…").click()
+        dialog = page.locator(".jp-Dialog")
+        expect(dialog.get_by_label("File")).to_have_value("from-tree.sif")
+        expect(dialog.get_by_label("Container")).to_have_value("from-tree")
+        dialog.get_by_role("button", name="Cancel").click()
+        expect(dialog).to_have_count(0)
+        assert [e for e in ui.console_errors if "sregistry-jupyter" in e] == []
+    finally:
+        context.close()
