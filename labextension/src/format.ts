@@ -58,18 +58,22 @@ export function shortDigest(digest: string): string {
 }
 
 /**
- * `collection/container:tag`, the reference the transfers API and the
- * library client take (a digest goes after the colon too).
+ * `collection/container:tag`, or `collection/container@sha256.<hex>` for a
+ * digest: the reference the server extension's transfers take.
  */
 export function imageRef(
   collection: string,
   container: string,
   tagOrDigest: string
 ): string {
-  return `${collection}/${container}:${tagOrDigest}`;
+  const separator = tagOrDigest.startsWith('sha256.') ? '@' : ':';
+  return `${collection}/${container}${separator}${tagOrDigest}`;
 }
 
-/** The command a terminal user, with this registry as their remote, types to pull. */
+/**
+ * The command a terminal user, with this registry as their remote, types to
+ * pull; the library client writes a digest after a colon.
+ */
 export function pullCommand(ref: string): string {
-  return `apptainer pull library://${ref}`;
+  return `apptainer pull library://${ref.replace('@sha256.', ':sha256.')}`;
 }

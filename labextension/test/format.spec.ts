@@ -35,7 +35,10 @@ describe('format', () => {
     expect(shortDigest(digest)).toBe('sha256.9f86d081884c…');
     expect(shortDigest('latest')).toBe('latest');
     expect(imageRef('lab', 'tools', 'latest')).toBe('lab/tools:latest');
-    expect(imageRef('lab', 'tools', digest)).toBe(`lab/tools:${digest}`);
+    expect(imageRef('lab', 'tools', digest)).toBe(`lab/tools@${digest}`);
+    expect(pullCommand(`lab/tools@${digest}`)).toBe(
+      `apptainer pull library://lab/tools:${digest}`
+    );
     expect(pullCommand('lab/tools:latest')).toBe(
       'apptainer pull library://lab/tools:latest'
     );
