@@ -272,10 +272,13 @@ def test_dark_theme_uses_the_theme_colours(lab_page: LabPage, tmp_path: Path) ->
 def test_push_is_refused_before_any_bytes_move_when_the_file_is_outside_the_workspace(lab_page: LabPage) -> None:
     ui = lab_page
     ui.expected_failures.append("/sregistry/api/transfers")
+    outside = ui.lab.workspace.parent / "outside.sif"
+    shutil.copy(ui.lab.seeded.images["biocontainers/bwa:0.7.17"], outside)
+    (ui.lab.workspace / "link-out.sif").symlink_to(outside)
     ui.open_panel()
     ui.panel.get_by_role("button", name="Push an image to the registry…").click()
     dialog = ui.page.locator(".jp-Dialog")
-    dialog.get_by_label("File").fill("../../etc/passwd")
+    dialog.get_by_label("File").fill("link-out.sif")
     dialog.get_by_label("Container").fill("escape")
     dialog.get_by_role("button", name="Push the image").click()
     expect(ui.panel.locator(".jp-SregistryError")).to_contain_text("outside the workspace", timeout=SLOW)
