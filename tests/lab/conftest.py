@@ -47,6 +47,7 @@ USER_SETTINGS = {"@jupyterlab/apputils-extension/notification.jupyterlab-setting
 class LabServer:
     url: str
     workspace: Path
+    settings: Path
     registry: LiveRegistry
     seeded: Seeded
 
@@ -126,7 +127,7 @@ def lab(seeded_registry, tmp_path_factory: pytest.TempPathFactory) -> Iterator[L
         wait_until_serving(process, f"{url}/api/status?token={LAB_TOKEN}", log, "JupyterLab")
         whoami = httpx.get(f"{url}/sregistry/api/whoami", params={"token": LAB_TOKEN}, timeout=30)
         assert whoami.status_code == 200, f"the sregistry server extension did not answer:\n{log.read_text()}"
-        yield LabServer(url, workspace, registry, seeded)
+        yield LabServer(url, workspace, settings, registry, seeded)
     finally:
         terminate(process, 15)
 

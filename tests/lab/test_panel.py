@@ -5,6 +5,7 @@ browser console stayed free of errors."""
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shutil
 from pathlib import Path
@@ -92,6 +93,25 @@ def test_pull_lands_in_the_file_browser_folder_byte_identical(lab_page: LabPage)
     assert pulled[0].read_bytes() == ui.lab.seeded.images["biocontainers/bwa:0.7.17"].read_bytes()
     ui.open_file_browser()
     expect(ui.page.locator(".jp-DirListing-item", has_text=pulled[0].name)).to_be_visible()
+    assert ui.console_errors == []
+
+
+def test_the_pull_folder_setting_sends_pulls_there(lab_page: LabPage) -> None:
+    ui = lab_page
+    settings = ui.lab.settings / "sregistry-jupyter" / "panel.jupyterlab-settings"
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    settings.write_text(json.dumps({"defaultPullFolder": "from-settings"}))
+    (ui.lab.workspace / "from-settings").mkdir(exist_ok=True)
+    try:
+        ui.page.reload()
+        ui.page.wait_for_function("document.activeElement?.closest('.jp-Launcher') != null", timeout=SLOW)
+        open_image(ui, "bob-tools", "fastqc", "0.12")
+        ui.panel.get_by_role("button", name="Pull", exact=True).click()
+        expect(ui.page.locator(".Toastify")).to_contain_text("Pulled bob-tools/fastqc:0.12", timeout=SLOW)
+        pulled = ui.lab.workspace / "from-settings" / "fastqc_0.12.sif"
+        assert pulled.read_bytes() == ui.lab.seeded.images["bob-tools/fastqc:0.12"].read_bytes()
+    finally:
+        settings.unlink()
     assert ui.console_errors == []
 
 
