@@ -144,6 +144,29 @@ def test_push_from_the_file_browser_context_menu(lab_page: LabPage, tmp_path: Pa
     assert ui.console_errors == []
 
 
+def test_a_cancelled_push_leaves_nothing_in_the_registry(lab_page: LabPage) -> None:
+    ui = lab_page
+    big = ui.lab.workspace / "big.sif"
+    with big.open("wb") as out:
+        out.truncate(768 * 1024 * 1024)
+    try:
+        ui.open_panel()
+        ui.run_from_palette("Push the Selected File to the Registry…")
+        dialog = ui.page.locator(".jp-Dialog")
+        dialog.get_by_label("File").fill("big.sif")
+        dialog.get_by_label("Collection", exact=True).select_option("biocontainers")
+        dialog.get_by_label("Container").fill("too-big")
+        dialog.get_by_role("button", name="Push the image").click()
+        ui.panel.get_by_role("button", name="Cancel: Push big.sif → biocontainers/too-big:latest").click()
+        expect(ui.panel.locator(".jp-SregistryTransfer.jp-mod-cancelled")).to_have_count(1, timeout=SLOW)
+        expect(ui.page.locator(".Toastify")).to_contain_text("was cancelled", timeout=SLOW)
+        containers = ui.lab.api().get(f"{API}/collections/biocontainers").json()["containers_list"]
+        assert "too-big" not in [c["name"] for c in containers]
+    finally:
+        big.unlink()
+    assert ui.console_errors == []
+
+
 def test_push_to_a_collection_one_may_not_push_to_shows_the_registry_words(lab_page: LabPage) -> None:
     ui = lab_page
     ui.expected_failures.append("/sregistry/api/transfers")
