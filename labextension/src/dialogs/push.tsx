@@ -10,9 +10,6 @@ import * as React from 'react';
 import type { ICollection } from '../types';
 import { validatePush, type IPushForm, type PushProblems } from './validate';
 
-export { validatePush };
-export type { IPushForm };
-
 class PushBody extends ReactWidget {
   form: IPushForm;
 
