@@ -85,7 +85,7 @@ def test_pull_lands_in_the_file_browser_folder_byte_identical(lab_page: LabPage)
     open_image(ui, "biocontainers", "bwa", "0.7.17")
     ui.panel.get_by_role("button", name="Pull", exact=True).click()
 
-    done = ui.panel.locator(".jp-SregistryTransfer.jp-mod-done")
+    done = ui.panel.locator(".jp-SregistryTransfer.jp-mod-done", has_text="Pull biocontainers/bwa:0.7.17")
     expect(done).to_have_count(1, timeout=SLOW)
     expect(ui.page.locator(".Toastify")).to_contain_text("Pulled biocontainers/bwa:0.7.17", timeout=SLOW)
     pulled = [p for p in (ui.lab.workspace / "pulls").iterdir() if p.suffix == ".sif"]
@@ -136,7 +136,8 @@ def test_push_from_the_file_browser_context_menu(lab_page: LabPage, tmp_path: Pa
     ui.screenshot("push-dialog", tmp_path)
     dialog.get_by_role("button", name="Push the image").click()
 
-    expect(ui.panel.locator(".jp-SregistryTransfer.jp-mod-done")).to_have_count(1, timeout=SLOW)
+    done = ui.panel.locator(".jp-SregistryTransfer.jp-mod-done", has_text="Push to-push/Analysis Env.sif")
+    expect(done).to_have_count(1, timeout=SLOW)
     expect(ui.page.locator(".Toastify")).to_contain_text("Pushed to-push/Analysis Env.sif", timeout=SLOW)
     pushed = ui.lab.api().get(f"{API}/collections/lab-private/containers/analysis-env").json()
     assert sorted(t["name"] for t in pushed["tags"]) == ["stable", "v1"]
@@ -158,7 +159,8 @@ def test_a_cancelled_push_leaves_nothing_in_the_registry(lab_page: LabPage) -> N
         dialog.get_by_label("Container").fill("too-big")
         dialog.get_by_role("button", name="Push the image").click()
         ui.panel.get_by_role("button", name="Cancel: Push big.sif → biocontainers/too-big:latest").click()
-        expect(ui.panel.locator(".jp-SregistryTransfer.jp-mod-cancelled")).to_have_count(1, timeout=SLOW)
+        cancelled = ui.panel.locator(".jp-SregistryTransfer.jp-mod-cancelled", has_text="Push big.sif")
+        expect(cancelled).to_have_count(1, timeout=SLOW)
         expect(ui.page.locator(".Toastify")).to_contain_text("was cancelled", timeout=SLOW)
         containers = ui.lab.api().get(f"{API}/collections/biocontainers").json()["containers_list"]
         assert "too-big" not in [c["name"] for c in containers]
