@@ -228,6 +228,12 @@ class RegistryApp(Application):
             "Create the registry (data folder, database, secret key), or upgrade its database, and exit.",
         ),
         "admin": ("sregistry_jupyter.registry.admin.AdminCommand", "Administer users, tokens and storage."),
+        "push": ("sregistry_jupyter.client.cli.PushCommand", "Push a SIF file to a registry."),
+        "pull": ("sregistry_jupyter.client.cli.PullCommand", "Pull an image from a registry."),
+        "ls": ("sregistry_jupyter.client.cli.LsCommand", "List collections, containers or tags."),
+        "search": ("sregistry_jupyter.client.cli.SearchCommand", "Search a registry's collections."),
+        "share": ("sregistry_jupyter.client.cli.ShareCommand", "Share a collection or make a download link."),
+        "login": ("sregistry_jupyter.client.cli.LoginCommand", "Save a registry's URL and token."),
     }
 
     @catch_config_error

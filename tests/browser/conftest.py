@@ -1,0 +1,1 @@
+from tests.jupyter_support import mksif, sif  # noqa: F401

@@ -1,0 +1,1 @@
+from tests.jupyter_support import connect, cutting_proxy, mksif, sif  # noqa: F401

@@ -1,0 +1,1 @@
+from tests.registry.test_jupyterhub import proxy_command  # noqa: F401
