@@ -138,8 +138,11 @@ def test_every_refusal_is_its_own_exception_with_the_registry_words(registry, co
         alice.collection("nothing-here")
     assert missing.value.message == "no collection 'nothing-here'" and missing.value.code == "NOT_FOUND"
     with pytest.raises(Forbidden) as forbidden:
+        alice.delete_collection("bobs")
+    assert forbidden.value.message == "deleting a collection in collection 'bobs' is for its owners"
+    with pytest.raises(Conflict) as taken:
         alice.push(sif("x"), "bobs/tools:v1")
-    assert "bobs" in forbidden.value.message
+    assert taken.value.message == "collection name 'bobs' is taken" and taken.value.status == 409
     with pytest.raises(Conflict):
         alice.create_collection("bobs")
     with pytest.raises(InvalidInput) as invalid:

@@ -179,7 +179,7 @@ def test_push_to_a_collection_one_may_not_push_to_shows_the_registry_words(lab_p
         params={"digest": sha256_digest(source), "tag": "latest"},
         content=source.read_bytes(),
     )
-    assert refusal.status_code == 403
+    assert refusal.status_code == 409
     words = refusal.json()["message"]
 
     ui.open_panel()
