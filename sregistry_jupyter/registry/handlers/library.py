@@ -662,7 +662,7 @@ class MultipartCompleteHandler(LibraryHandler):
         upload = await self.read_db(image_upload, self.principal, image_id, body.get("uploadID"))
         tokens = completed_tokens(body.get("completedParts"), upload.total_parts)
         completion = await self.write_db(uploads.begin_completion, upload.id, tokens)
-        blob, sif = await publish_completion(self, completion)
+        blob, sif = await publish_completion(self.registry, completion)
         await self.write_db(library.record_session_upload, upload.id, blob, sif, self.remote_addr)
         self.data({"quota": {"quotaTotal": 0, "quotaUsage": 0}, "containerUrl": ""})
 

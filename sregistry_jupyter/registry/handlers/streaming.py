@@ -69,6 +69,7 @@ class OffloadedWrites:
         self._chunks: list[bytes] = []
         self._collected = 0
         self._storing: asyncio.Future[None] | None = None
+        self._keeping: asyncio.Future[None] | None = None
 
     def add(self, chunk: bytes) -> Awaitable[None] | None:
         self._chunks.append(chunk)
@@ -83,11 +84,26 @@ class OffloadedWrites:
         await self._wait_for_storage()
 
     def cancel(self) -> None:
-        """Discard the upload, once the batch in flight (whose thread still uses the file) is done."""
+        """Discard the upload, once the batch in flight (whose thread still uses the file) is done.
+
+        A sink that ``keeps_partial`` (a resumable upload) first stores every byte that arrived."""
+        if getattr(self.writer, "keeps_partial", False) and self._chunks:
+            batch, self._chunks, self._collected = self._chunks, [], 0
+            self._keeping = asyncio.ensure_future(self._keep(batch))
+            return
         if self._storing is None or self._storing.done():
             self._discard(self._storing)
         else:
             self._storing.add_done_callback(self._discard)
+
+    async def _keep(self, batch: list[bytes]) -> None:
+        try:
+            await self._wait_for_storage()
+            await asyncio.get_running_loop().run_in_executor(None, self._store, batch)
+        except Exception:
+            pass
+        finally:
+            self.writer.cancel()
 
     def _discard(self, storing: asyncio.Future[None] | None) -> None:
         """Cancel the writer; a failure to store the last batch is moot once the upload is discarded."""

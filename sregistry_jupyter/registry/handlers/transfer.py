@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from tornado import iostream
 
 from ..access import Principal
+from ..context import Registry
 from ..errors import Conflict, InsufficientStorage, RegistryError, TooLarge
 from ..names import validate_digest
 from ..orm import Image
@@ -25,7 +26,6 @@ from ..services import collections, images, uploads
 from ..sif import read_sif_metadata
 from ..storage import BlobInfo, BlobStore
 from .api import ApiHandler
-from .base import BaseHandler
 from .serialize import image_json
 from .streaming import ReceivesBlob, declared_size, storage_errors
 
@@ -51,25 +51,25 @@ async def commit_blob(
 
 
 async def publish_completion(
-    handler: BaseHandler, completion: uploads.Completion
+    registry: Registry, completion: uploads.Completion
 ) -> tuple[BlobInfo, dict[str, Any] | None]:
     """Verify and publish an upload session that ``begin_completion`` locked, on the heavy pool.
 
     A refusal the client can fix by waiting (writers still open, a full disk) reopens the session; any
     other failure (the bytes do not match their digest) marks it failed, with the reason.
     """
-    registry = handler.registry
+    database = registry.database
     try:
         with storage_errors():
             blob = await registry.run_heavy(uploads.verify_and_publish, registry.store, registry.hashes, completion)
     except (Conflict, InsufficientStorage):
-        await handler.write_db(uploads.reopen, completion.upload_id)
+        await database.write(uploads.reopen, completion.upload_id)
         raise
     except RegistryError as error:
-        await handler.write_db(uploads.set_state, completion.upload_id, "failed", error.message)
+        await database.write(uploads.set_state, completion.upload_id, "failed", error.message)
         raise
     except BaseException:
-        await handler.write_db(uploads.set_state, completion.upload_id, "failed", "the upload could not be stored")
+        await database.write(uploads.set_state, completion.upload_id, "failed", "the upload could not be stored")
         raise
     sif = await registry.run_heavy(sif_metadata, registry.store, blob)
     return blob, sif
