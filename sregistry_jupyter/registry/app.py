@@ -36,7 +36,7 @@ from .context import Registry
 from .proxies import TrustedProxies
 from .services.gc import UPLOAD_TTL
 from .services.limits import Limiter, Limits, parse_networks
-from .storage import BlobStore, FilesystemBlobStore
+from .storage import BlobStore, FilesystemBlobStore, StoreUnavailable
 from .webapp import make_app
 
 CONFIG_FILE = "sregistry_jupyter_config.py"
@@ -56,6 +56,22 @@ common_aliases = {
     "log-format": "RegistryApp.log_format",
 }
 AUTHENTICATORS = [LocalAuthenticator, GitHubAuthenticator, OIDCAuthenticator, HubAuthenticator]
+BLOB_STORES = {
+    "filesystem": "sregistry_jupyter.registry.storage.filesystem.FilesystemBlobStore",
+    "s3": "sregistry_jupyter.registry.storage.s3.S3BlobStore",
+}
+
+
+class BlobStoreType(Type):
+    """A blob store class, named by a short alias (``filesystem``, ``s3``) or by its import path.
+
+    The S3 store is imported only when chosen, so boto3 is needed only by those who use it.
+    """
+
+    def validate(self, obj: object, value: object) -> object:
+        if isinstance(value, str):
+            value = BLOB_STORES.get(value.strip().lower(), value)
+        return super().validate(obj, value)
 
 
 class RegistryUnavailable(Exception):
@@ -102,7 +118,12 @@ class RegistryApp(Application):
     )
     ip = Unicode("127.0.0.1", config=True, help="The address to listen on.")
     port = Integer(5000, config=True, help="The port to listen on (0 picks a free one).")
-    blob_store_class = Type(FilesystemBlobStore, klass=BlobStore, config=True, help="Where image bytes are stored.")
+    blob_store_class = BlobStoreType(
+        FilesystemBlobStore,
+        klass=BlobStore,
+        config=True,
+        help=f"Where image bytes are stored: {' or '.join(BLOB_STORES)} (or the import path of a BlobStore class).",
+    )
     max_upload_size = Integer(64 << 30, config=True, help="Largest image accepted, in bytes.")
     multipart_part_size = Integer(
         64 << 20, config=True, help="Part size handed to library clients for multipart uploads, in bytes."
@@ -215,8 +236,9 @@ class RegistryApp(Application):
     @property
     def classes(self) -> list[type]:  # type: ignore[override]
         pluggable = [FilesystemBlobStore, *AUTHENTICATORS]
-        if self.authenticator_class not in pluggable:
-            pluggable.append(self.authenticator_class)
+        for chosen in (self.blob_store_class, self.authenticator_class):
+            if chosen not in pluggable:
+                pluggable.append(chosen)
         # A command with options of its own lists them, so that its --help can describe them.
         own = [type(self)] if type(self) is not RegistryApp and type(self).class_own_traits(config=True) else []
         return [RegistryApp, *own, *pluggable]
@@ -367,7 +389,10 @@ class RegistryApp(Application):
         if issubclass(self.blob_store_class, FilesystemBlobStore):
             configured = self.config.get("FilesystemBlobStore", {}).get("root")
             store_kwargs["root"] = configured or str(Path(self.data_dir).resolve() / "storage")
-        store = self.blob_store_class(parent=self, **store_kwargs)
+        try:
+            store = self.blob_store_class(parent=self, **store_kwargs)
+        except StoreUnavailable as error:
+            raise RegistryUnavailable(str(error)) from None
         policy = Policy(
             users_create_collections=self.users_create_collections,
             users_create_teams=self.users_create_teams,
@@ -383,7 +408,7 @@ class RegistryApp(Application):
             name=self.registry_name,
             public_url=self.public_url.rstrip("/"),
             max_upload_size=self.max_upload_size,
-            multipart_part_size=self.multipart_part_size,
+            multipart_part_size=max(self.multipart_part_size, store.min_part_size),
             max_json_body=self.max_json_body,
             default_page_size=self.default_page_size,
             max_page_size=self.max_page_size,

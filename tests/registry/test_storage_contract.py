@@ -2,7 +2,9 @@
 
 A back end joins the suite as one more ``Backend`` in ``BACKENDS``: a factory and three small hooks that
 reach below the interface (which uploads are in progress, and making uploads or blobs look old), so the
-tests themselves never depend on how a back end stores its bytes.
+tests themselves never depend on how a back end stores its bytes. The S3 store runs against a real
+S3-compatible server (moto's) on loopback; its ``uploads`` hook lists the whole bucket, so anything an
+upload leaves behind fails the test.
 """
 
 from __future__ import annotations
@@ -14,15 +16,28 @@ import os
 import threading
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from sregistry_jupyter.registry.errors import DigestMismatch, InvalidInput, SizeMismatch
+from sregistry_jupyter.registry.errors import Conflict, DigestMismatch, InvalidInput, SizeMismatch
 from sregistry_jupyter.registry.orm import utcnow
 from sregistry_jupyter.registry.storage import BlobStore, BlobWriter, FilesystemBlobStore
+from sregistry_jupyter.registry.storage.s3 import S3BlobStore
+from tests.registry.s3_support import (
+    back_date,
+    bucket_contents,
+    empty_bucket,
+    make_s3_store,
+    moto_endpoint,
+    moto_process_endpoint,
+    new_bucket,
+    s3_bucket,
+)
+
+__all__ = ["moto_endpoint", "moto_process_endpoint", "s3_bucket"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +50,7 @@ class Backend:
     uploads: Callable[[BlobStore], list[str]]
     age_uploads: Callable[[BlobStore, dt.timedelta], None]
     age_blob: Callable[[BlobStore, str, dt.timedelta], None]
+    parts_in_any_order: bool = True
 
 
 def _fs_make(request: pytest.FixtureRequest) -> BlobStore:
@@ -60,7 +76,35 @@ def _fs_age_blob(store: FilesystemBlobStore, digest: str, age: dt.timedelta) -> 
     _back_date(store.path_for(digest), age)
 
 
-BACKENDS = [Backend("filesystem", _fs_make, _fs_uploads, _fs_age_uploads, _fs_age_blob)]
+def _s3_make(request: pytest.FixtureRequest) -> BlobStore:
+    endpoint, bucket = request.getfixturevalue("moto_endpoint"), request.getfixturevalue("s3_bucket")
+    return make_s3_store(endpoint, bucket, prefix="registry", part_size=5 << 20)
+
+
+def _s3_uploads(store: S3BlobStore) -> list[str]:
+    """Everything in the bucket but blobs: upload markers and staged objects, and every S3 multipart
+    upload in progress that no marker names (one upload, one entry)."""
+    contents = bucket_contents(store)
+    others = [k for k in contents["objects"] if not k.startswith(f"{store.prefix}blobs/")]
+    named = {store.get_marker(k.rsplit("/", 1)[1][: -len(".json")])[0]["mpu"] for k in others if k.endswith(".json")}
+    loose = [f"multipart:{u['Key']}" for u in store.multipart_uploads() if u["UploadId"] not in named]
+    return sorted(others + loose)
+
+
+def _s3_age_uploads(store: S3BlobStore, age: dt.timedelta) -> None:
+    for key in bucket_contents(store)["objects"]:
+        if key.startswith(f"{store.prefix}uploads/"):
+            back_date(store.bucket, key, age)
+
+
+def _s3_age_blob(store: S3BlobStore, digest: str, age: dt.timedelta) -> None:
+    back_date(store.bucket, store.blob_key(digest), age)
+
+
+BACKENDS = [
+    Backend("filesystem", _fs_make, _fs_uploads, _fs_age_uploads, _fs_age_blob),
+    Backend("s3", _s3_make, _s3_uploads, _s3_age_uploads, _s3_age_blob, parts_in_any_order=False),
+]
 
 
 @pytest.fixture(params=BACKENDS, ids=lambda b: b.name)
@@ -73,12 +117,28 @@ def store(backend: Backend, request: pytest.FixtureRequest) -> BlobStore:
     return backend.make(request)
 
 
+@pytest.fixture
+def measured_store(backend: Backend, request: pytest.FixtureRequest) -> Iterator[BlobStore]:
+    """The back end, with nothing else in this process that holds its bytes (so its memory can be measured):
+    for S3, a store on a moto server in another process."""
+    if backend.name != "s3":
+        yield backend.make(request)
+        return
+    endpoint = request.getfixturevalue("moto_process_endpoint")
+    bucket = new_bucket(endpoint)
+    try:
+        yield make_s3_store(endpoint, bucket, part_size=5 << 20)
+    finally:
+        empty_bucket(endpoint, bucket)
+
+
 def digest_of(data: bytes) -> str:
     return "sha256." + hashlib.sha256(data).hexdigest()
 
 
-def put(store: BlobStore, data: bytes, chunk: int = 65_536) -> str:
-    writer = store.writer()
+def put(store: BlobStore, data: bytes, chunk: int = 65_536, declared: bool = False) -> str:
+    """Store ``data`` through a writer (told its digest up front if ``declared``); returns the digest."""
+    writer = store.writer(digest_of(data) if declared else None)
     for start in range(0, len(data), chunk):
         writer.write(data[start : start + chunk])
     return writer.commit(digest_of(data), len(data)).digest
@@ -88,16 +148,30 @@ def spans(size: int, part_size: int) -> list[tuple[int, int]]:
     return [(offset, min(part_size, size - offset)) for offset in range(0, size, part_size)] or [(0, 0)]
 
 
-def send_parts(store: BlobStore, upload_id: str, data: bytes, part_size: int) -> list[str]:
-    """Write every part, last first, each in two uneven pieces; returns the parts' sha256 in that order."""
+def unit(store: BlobStore, size: int) -> int:
+    """``size``, or the store's smallest part if that is larger: tests speak of parts in these units."""
+    return max(size, store.min_part_size)
+
+
+def send_parts(store: BlobStore, upload_id: str, data: bytes, part_size: int, backend: Backend) -> list[str]:
+    """Write every part, each in two uneven pieces (last first where the store takes parts in any order);
+    returns the parts' sha256 in the order sent."""
     hashes = []
-    for offset, length in reversed(spans(len(data), part_size)):
+    order = reversed if backend.parts_in_any_order else list
+    for offset, length in order(spans(len(data), part_size)):
         part = store.part_writer(upload_id, offset, length)
         piece = data[offset : offset + length]
         part.write(piece[: length // 3])
         part.write(memoryview(piece)[length // 3 :])
         hashes.append(part.finish())
     return hashes
+
+
+def use_part(store: BlobStore, upload_id: str, data: bytes) -> str:
+    """Send ``data`` as the first part of an assembly (a store may find out only then that there is none)."""
+    part = store.part_writer(upload_id, 0, len(data))
+    part.write(data)
+    return part.finish()
 
 
 def listed(store: BlobStore) -> list[str]:
@@ -290,7 +364,7 @@ def test_reap_uploads_removes_only_old_ones(store: BlobStore, backend: Backend) 
     assert store.reap_uploads(dt.timedelta(hours=1)) == 2
     assert len(backend.uploads(store)) == 1
     with pytest.raises(InvalidInput):
-        store.part_writer("stale-assembly", 0, 100)
+        use_part(store, "stale-assembly", b"x" * 100)
     fresh.write(b", and done")
     data = b"still arriving, and done"
     assert fresh.commit(digest_of(data), len(data)).digest == digest_of(data)
@@ -310,21 +384,24 @@ def test_committing_an_existing_blob_again_makes_it_young(store: BlobStore, back
         put(store, data)
     else:
         store.start_assembly("again-upload", len(data))
-        send_parts(store, "again-upload", data, 2048)
+        send_parts(store, "again-upload", data, unit(store, 2048), backend)
         store.commit_assembly("again-upload", digest, len(data))
     assert store.stat(digest).modified > utcnow() - dt.timedelta(minutes=1)
     assert listed(store) == [digest]
     assert backend.uploads(store) == []
 
 
-@pytest.mark.parametrize(("size", "part_size"), [(250_001, 65_536), (65_536, 65_536), (10, 65_536), (0, 65_536)])
-def test_assembly_in_any_order_commits_to_the_right_blob(
-    store: BlobStore, backend: Backend, size: int, part_size: int
-) -> None:
+@pytest.mark.parametrize(("parts", "declared"), [(3.8, False), (1, False), (0.0001, True), (0, False), (2.5, True)])
+def test_assembly_commits_to_the_right_blob(store: BlobStore, backend: Backend, parts: float, declared: bool) -> None:
+    """Parts arrive last first where the store allows it, in order elsewhere; with the digest announced
+    at the start or not."""
+    part_size = unit(store, 65_536)
+    size = int(parts * part_size) + (1 if parts > 1 else 0)
     data = os.urandom(size)
-    store.start_assembly("upload-0001", size)
-    hashes = send_parts(store, "upload-0001", data, part_size)
-    expected = [hashlib.sha256(data[o : o + n]).hexdigest() for o, n in reversed(spans(size, part_size))]
+    store.start_assembly("upload-0001", size, digest_of(data) if declared else None)
+    hashes = send_parts(store, "upload-0001", data, part_size, backend)
+    order = reversed if backend.parts_in_any_order else list
+    expected = [hashlib.sha256(data[o : o + n]).hexdigest() for o, n in order(spans(size, part_size))]
     assert hashes == expected
     info = store.commit_assembly("upload-0001", digest_of(data), size)
     assert (info.digest, info.size) == (digest_of(data), size)
@@ -333,22 +410,54 @@ def test_assembly_in_any_order_commits_to_the_right_blob(
     assert backend.uploads(store) == []
 
 
+def test_a_part_that_skips_ahead(store: BlobStore, backend: Backend) -> None:
+    """A store that takes parts in any order takes it; one that carries the whole file's hash from part to
+    part refuses it (and a part sent again), and the upload goes on from where it was."""
+    part_size = unit(store, 4096)
+    data = os.urandom(2 * part_size + 10)
+    store.start_assembly("upload-0009", len(data))
+    ahead = store.part_writer("upload-0009", part_size, part_size)
+    if backend.parts_in_any_order:
+        ahead.write(data[part_size : 2 * part_size])
+        ahead.finish()
+        offsets = [0, 2 * part_size]
+    else:
+        with pytest.raises(Conflict):
+            ahead.write(data[part_size : 2 * part_size])
+        ahead.cancel()
+        use_part(store, "upload-0009", data[:part_size])
+        again = store.part_writer("upload-0009", 0, part_size)
+        with pytest.raises(Conflict):
+            again.write(data[:part_size])
+        again.cancel()
+        offsets = [part_size, 2 * part_size]
+    for offset in offsets:
+        part = store.part_writer("upload-0009", offset, min(part_size, len(data) - offset))
+        part.write(data[offset : offset + part_size])
+        part.finish()
+    assert store.commit_assembly("upload-0009", digest_of(data), len(data)).digest == digest_of(data)
+    assert b"".join(store.read(digest_of(data))) == data
+    assert backend.uploads(store) == []
+
+
 def test_assembly_with_wrong_digest_leaves_nothing(store: BlobStore, backend: Backend) -> None:
-    data = os.urandom(100_000)
-    store.start_assembly("upload-0002", len(data))
-    send_parts(store, "upload-0002", data, 30_000)
+    part_size = unit(store, 30_000)
+    data = os.urandom(int(part_size * 3.3))
+    store.start_assembly("upload-0002", len(data), digest_of(data))
+    send_parts(store, "upload-0002", data, part_size, backend)
     with pytest.raises(DigestMismatch):
         store.commit_assembly("upload-0002", digest_of(b"other"), len(data))
     assert_nothing_left(store, backend, digest_of(data))
 
 
 def test_assembly_with_a_missing_part_leaves_nothing(store: BlobStore, backend: Backend) -> None:
-    data = os.urandom(100_000)
+    half = unit(store, 50_000)
+    data = os.urandom(2 * half)
     store.start_assembly("upload-0003", len(data))
-    part = store.part_writer("upload-0003", 0, 50_000)
-    part.write(data[:50_000])
+    part = store.part_writer("upload-0003", 0, half)
+    part.write(data[:half])
     part.finish()
-    with pytest.raises(DigestMismatch):
+    with pytest.raises((DigestMismatch, SizeMismatch)):
         store.commit_assembly("upload-0003", digest_of(data), len(data))
     assert_nothing_left(store, backend, digest_of(data))
 
@@ -356,7 +465,7 @@ def test_assembly_with_a_missing_part_leaves_nothing(store: BlobStore, backend: 
 def test_assembly_of_the_wrong_size_leaves_nothing(store: BlobStore, backend: Backend) -> None:
     data = os.urandom(20_000)
     store.start_assembly("upload-0004", len(data))
-    send_parts(store, "upload-0004", data, 8192)
+    send_parts(store, "upload-0004", data, 8192, backend)
     with pytest.raises(SizeMismatch):
         store.commit_assembly("upload-0004", digest_of(data), len(data) + 1)
     assert_nothing_left(store, backend, digest_of(data))
@@ -368,7 +477,7 @@ def test_a_part_must_have_its_declared_length(store: BlobStore, backend: Backend
     with pytest.raises(SizeMismatch):
         long.write(b"x" * 51)
     long.cancel()
-    short = store.part_writer("upload-0005", 50, 50)
+    short = store.part_writer("upload-0005", 0, 50)
     short.write(b"x" * 49)
     with pytest.raises(SizeMismatch):
         short.finish()
@@ -380,18 +489,18 @@ def test_a_part_must_have_its_declared_length(store: BlobStore, backend: Backend
 def test_abort_assembly_leaves_nothing_and_may_be_repeated(store: BlobStore, backend: Backend) -> None:
     data = os.urandom(10_000)
     store.start_assembly("upload-0006", len(data))
-    send_parts(store, "upload-0006", data, 4096)
+    send_parts(store, "upload-0006", data, unit(store, 4096), backend)
     assert len(backend.uploads(store)) == 1
     store.abort_assembly("upload-0006")
     store.abort_assembly("upload-0006")
     assert_nothing_left(store, backend, digest_of(data))
     with pytest.raises(InvalidInput):
-        store.part_writer("upload-0006", 0, 10)
+        use_part(store, "upload-0006", b"x" * 10)
 
 
 def test_unknown_assemblies_are_refused(store: BlobStore, backend: Backend) -> None:
     with pytest.raises(InvalidInput):
-        store.part_writer("never-started", 0, 10)
+        use_part(store, "never-started", b"x" * 10)
     with pytest.raises(InvalidInput):
         store.commit_assembly("never-started", digest_of(b""), 0)
     store.abort_assembly("never-started")
@@ -414,7 +523,8 @@ def test_malformed_upload_ids_are_refused(store: BlobStore, backend: Backend, up
     assert listed(store) == []
 
 
-def test_memory_stays_flat_for_a_large_blob(store: BlobStore) -> None:
+def test_memory_stays_flat_for_a_large_blob(measured_store: BlobStore) -> None:
+    store = measured_store
     chunk = os.urandom(1 << 20)
     count = 256
     expected = hashlib.sha256()
@@ -436,7 +546,8 @@ def test_memory_stays_flat_for_a_large_blob(store: BlobStore) -> None:
     assert peak < 16 << 20, f"peak {peak / (1 << 20):.1f} MiB"
 
 
-def test_memory_stays_flat_for_a_large_assembly(store: BlobStore) -> None:
+def test_memory_stays_flat_for_a_large_assembly(measured_store: BlobStore) -> None:
+    store = measured_store
     chunk = os.urandom(1 << 20)
     size, part_size = 64 << 20, 16 << 20
     digest = "sha256." + hashlib.sha256(chunk * (size >> 20)).hexdigest()

@@ -320,7 +320,7 @@ class ReceivesImage(ReceivesBlob, LibraryHandler):
     def receive_image(self, digest: str, size: int) -> None:
         """Stream the body into a new blob writer (no database session is held while it arrives)."""
         self.digest, self.size = digest, size
-        self.writer = self.registry.store.writer()
+        self.writer = self.registry.store.writer(digest)
         self.receive_into(self.writer, size)
 
     async def received_image(self) -> tuple[BlobInfo, dict[str, Any] | None]:
@@ -390,9 +390,9 @@ class SignedBlobHandler(LibraryHandler):
 
     rate_limited = False
 
-    def prepare_blob(self, digest: str) -> tuple[int, int] | None:
+    async def prepare_blob(self, digest: str) -> tuple[int, int] | None:
         self.check_signature("GET")
-        info = self.registry.store.stat(digest)
+        info = await asyncio.get_running_loop().run_in_executor(None, self.registry.store.stat, digest)
         if info is None:
             raise NotFound("no such blob")
         self.set_header("Accept-Ranges", "bytes")
@@ -407,12 +407,12 @@ class SignedBlobHandler(LibraryHandler):
         self.set_header("Content-Length", str(span[1] - span[0] + 1))
         return span
 
-    def head(self, digest: str) -> None:
-        self.prepare_blob(digest)
+    async def head(self, digest: str) -> None:
+        await self.prepare_blob(digest)
         self.finish()
 
     async def get(self, digest: str) -> None:
-        first, last = self.prepare_blob(digest)
+        first, last = await self.prepare_blob(digest)
         await stream_blob(self, self.registry.store, digest, first, last - first + 1)
 
 
@@ -511,10 +511,10 @@ class SignedUploadHandler(ReceivesImage):
 
 def start_multipart(
     session: Session, principal: Principal, image_id: str, size: int, part_size: int
-) -> tuple[str, dict[str, int]]:
+) -> tuple[str, dict[str, int], str]:
     image = library.get_image_by_id(session, principal, image_id, Action.PUSH)
     layout = library.multipart_layout(size, part_size)
-    return library.open_upload(session, principal, image, "multipart", size, layout).id, layout
+    return library.open_upload(session, principal, image, "multipart", size, layout).id, layout, image.digest
 
 
 def image_upload(session: Session, principal: Principal, image_id: str, upload_id: Any) -> OpenUpload:
@@ -532,10 +532,12 @@ class MultipartHandler(LibraryHandler):
     async def post(self, image_id: str) -> None:
         self.require_user()
         size = file_size(self.json_body(), self.registry.max_upload_size)
-        upload_id, layout = await self.write_db(
+        upload_id, layout, digest = await self.write_db(
             start_multipart, self.principal, image_id, size, self.registry.multipart_part_size
         )
-        await asyncio.get_running_loop().run_in_executor(None, self.registry.store.start_assembly, upload_id, size)
+        await asyncio.get_running_loop().run_in_executor(
+            None, self.registry.store.start_assembly, upload_id, size, digest
+        )
         self.data({"uploadID": upload_id, **layout, "options": {"s3compliant": "false"}})
 
     async def put(self, image_id: str) -> None:
@@ -578,7 +580,7 @@ class SignedPartHandler(ReceivesBlob, LibraryHandler):
 
     async def put(self, _upload_id: str, _number: str) -> None:
         await self.received()
-        etag = self.part.finish()
+        etag = await asyncio.get_running_loop().run_in_executor(None, self.part.finish)
         self.set_header("ETag", f'"{etag}"')
         self.finish()
 

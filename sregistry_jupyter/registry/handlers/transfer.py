@@ -81,7 +81,7 @@ class ImagesHandler(ReceivesBlob, ApiHandler):
             self.get_query_arguments("tag"),
             self.arch_argument(),
         )
-        self.writer = self.registry.store.writer()
+        self.writer = self.registry.store.writer(self.digest)
         self.receive_into(self.writer, self.size)
 
     async def post(self, collection_name: str, container_name: str) -> None:
@@ -176,11 +176,18 @@ class DownloadHandler(ApiHandler):
 
 
 async def stream_blob(handler: ApiHandler, store: BlobStore, digest: str, offset: int, length: int) -> None:
-    """Write ``length`` bytes of a blob, waiting for each chunk to drain so memory stays flat."""
+    """Write ``length`` bytes of a blob, waiting for each chunk to drain so memory stays flat.
+
+    Each chunk is read on a worker thread: a store's read may wait on a disk or on the network.
+    """
+    loop = asyncio.get_running_loop()
+    chunks = store.read(digest, offset, length, READ_CHUNK)
     try:
-        for chunk in store.read(digest, offset, length, READ_CHUNK):
+        while (chunk := await loop.run_in_executor(None, next, chunks, None)) is not None:
             handler.write(chunk)
             await handler.flush()
         await handler.finish()
     except iostream.StreamClosedError:
         return
+    finally:
+        await loop.run_in_executor(None, chunks.close)

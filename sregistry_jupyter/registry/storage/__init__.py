@@ -6,7 +6,7 @@ and, where the back end can, a URL the client may be redirected to. Every back e
 contract tests (``tests/registry/test_storage_contract.py``).
 """
 
-from .base import BlobInfo, BlobStore, BlobWriter, PartWriter
+from .base import BlobInfo, BlobStore, BlobWriter, PartWriter, StoreUnavailable
 from .filesystem import FilesystemBlobStore
 
-__all__ = ["BlobInfo", "BlobStore", "BlobWriter", "FilesystemBlobStore", "PartWriter"]
+__all__ = ["BlobInfo", "BlobStore", "BlobWriter", "FilesystemBlobStore", "PartWriter", "StoreUnavailable"]

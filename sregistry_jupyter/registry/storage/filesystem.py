@@ -140,7 +140,7 @@ class FilesystemBlobStore(BlobStore):
         hexdigest = digest_hex(digest)
         return self.blobs_dir / hexdigest[:2] / hexdigest
 
-    def writer(self) -> FilesystemBlobWriter:
+    def writer(self, digest: str | None = None) -> FilesystemBlobWriter:
         return FilesystemBlobWriter(self)
 
     def stat(self, digest: str) -> BlobInfo | None:
@@ -200,7 +200,7 @@ class FilesystemBlobStore(BlobStore):
             raise InvalidInput(f"invalid upload id {upload_id!r}")
         return self.uploads_dir / f"{upload_id}{ASSEMBLY_SUFFIX}"
 
-    def start_assembly(self, upload_id: str, size: int) -> None:
+    def start_assembly(self, upload_id: str, size: int, digest: str | None = None) -> None:
         path = self._assembly_path(upload_id)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
