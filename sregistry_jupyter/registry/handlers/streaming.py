@@ -8,10 +8,12 @@ whatever the size) and a connection cut before the end discards everything writt
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+import contextlib
+import errno
+from collections.abc import Awaitable, Iterator
 from typing import Protocol
 
-from ..errors import InvalidInput, LengthRequired
+from ..errors import InsufficientStorage, InvalidInput, LengthRequired
 
 WRITE_BATCH = 4 << 20
 
@@ -37,6 +39,19 @@ def declared_size(content_length: str | None, size_argument: str | None = None) 
     if len(values) > 1:
         raise InvalidInput("Content-Length and ?size= disagree")
     return values.pop()
+
+
+@contextlib.contextmanager
+def storage_errors() -> Iterator[None]:
+    """Turn a full disk (or quota) under the blob store into a 507 that says so, in any surface's envelope."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise InsufficientStorage(
+                "the registry's storage is full, so nothing was stored; try again later or tell the registry's staff"
+            ) from None
+        raise
 
 
 class OffloadedWrites:
@@ -113,9 +128,12 @@ class ReceivesBlob:
         return self.writes.add(chunk)
 
     async def received(self) -> None:
-        """Wait until every byte of the body is stored; call at the start of the verb method."""
+        """Wait until every byte of the body is stored; call at the start of the verb method.
+
+        A full disk is a 507 in the surface's envelope, like every other refusal."""
         if self.writes is not None:
-            await self.writes.drain()
+            with storage_errors():
+                await self.writes.drain()
 
     def on_finish(self) -> None:
         """Discard whatever was not committed; ``BaseHandler`` also calls this when a client hangs up mid-body."""

@@ -11,8 +11,8 @@ For a library client's multipart upload the marker also carries what has arrived
 saved state of the whole file's SHA-256, so that whichever registry process receives the next part
 carries the hash on and completion needs no read of the assembled object. That is why such parts must
 arrive in order (the library client sends them so): SHA-256 cannot be combined from the hashes of
-pieces, and S3 offers no whole-object SHA-256 for multipart objects. Markers make abandoned uploads
-findable by age, for ``reap_uploads``.
+pieces, S3 offers no whole-object SHA-256 for multipart objects, and the parts of an unfinished S3
+multipart upload cannot be read. Markers make abandoned uploads findable by age, for garbage collection.
 
 boto3 calls block, so the registry calls this store from worker threads; part uploads run on the store's
 own bounded pool, and a cancel from the event loop is handed to that pool too.
@@ -39,7 +39,7 @@ from traitlets import Bool, Enum, Integer, Unicode, validate
 
 from ..errors import Conflict, DigestMismatch, InvalidInput, SizeMismatch
 from ..names import digest_hex, is_digest
-from .base import BlobInfo, BlobStore, BlobWriter, PartWriter, StoreUnavailable
+from .base import VERIFY_CHUNK, BlobInfo, BlobStore, BlobWriter, PartWriter, PrefixHash, StoreUnavailable, UploadInfo
 from .resumable import ResumableSHA256
 
 MIN_PART_SIZE = 5 << 20
@@ -165,7 +165,7 @@ class S3BlobWriter(BlobWriter):
     def _start(self) -> _Parts:
         if self._parts is None:
             mpu_id = self._store.create_multipart(self._key)
-            self._store.put_marker(self._id, {"key": self._key, "mpu": mpu_id})
+            self._store.put_marker(self._id, {"key": self._key, "mpu": mpu_id, "size": 0})
             self._parts = _Parts(self._store, self._key, mpu_id, 1, lambda _: self._store.part_size)
         return self._parts
 
@@ -209,22 +209,31 @@ def _planned_lengths(length: int, part_size: int) -> list[int]:
 
 
 class S3PartWriter(PartWriter):
-    """One part of a library multipart upload: it resumes the whole file's hash where the previous part left it."""
+    """Bytes of a multipart upload from ``offset`` on, which must be where the upload's bytes end.
+
+    It resumes the whole file's hash from the upload's marker. Once its last byte is written it sends
+    the last S3 part and saves the marker (hash, parts, bytes received) at once, on the thread writing
+    it, so ``finish`` (called on the event loop) has nothing left to do. The marker is saved only if no
+    other writer changed it meanwhile (a conditional PUT), so two requests racing with the same bytes
+    cannot both extend the upload.
+    """
 
     def __init__(self, store: S3BlobStore, upload_id: str, offset: int, length: int) -> None:
-        super().__init__(length)
-        self._store, self._upload_id, self._offset = store, upload_id, offset
-        self._marker: dict[str, Any] | None = None
+        super().__init__(offset, length)
+        self._store, self._upload_id = store, upload_id
+        self._marker: dict[str, Any] = {}
         self._marker_etag = ""
         self._whole: ResumableSHA256 | None = None
         self._parts: _Parts | None = None
         self._lengths = _planned_lengths(length, store.part_size)
         self._lock = threading.Lock()
+        self._saved = False
+        self._released = False
 
     def _begin(self) -> _Parts:
         if self._parts is None:
             marker, etag = self._store.get_marker(self._upload_id)
-            if marker.get("received") != self._offset:
+            if marker.get("received") != self.offset:
                 raise Conflict(
                     f"parts must arrive in order: the next part of this upload starts at byte {marker.get('received')}"
                 )
@@ -238,23 +247,38 @@ class S3PartWriter(PartWriter):
         return self._parts
 
     def _write(self, data: bytes | memoryview) -> None:
+        view = memoryview(data).cast("B")
+        if not view:
+            return
         with self._lock:
             parts = self._begin()
-            view = memoryview(data).cast("B")
             self._whole.update(view)  # type: ignore[union-attr]
             parts.add(view)
+            if self.size + len(view) == self.length:
+                self._save(parts)
+
+    def _save(self, parts: _Parts) -> None:
+        done = parts.finish()
+        marker = dict(self._marker)
+        marker["received"] = self.offset + self.length
+        marker["hash"] = base64.b64encode(self._whole.state()).decode()  # type: ignore[union-attr]
+        marker["parts"] = [*marker["parts"], *done]
+        self._store.put_marker(self._upload_id, marker, if_match=self._marker_etag)
+        self._saved = True
 
     def _finish(self) -> None:
+        """Save the marker if no byte was ever written (an empty part), and let the upload be published."""
         with self._lock:
-            done = self._begin().finish()
-            marker = dict(self._marker or {})
-            marker["received"] = self._offset + self.length
-            marker["hash"] = base64.b64encode(self._whole.state()).decode()  # type: ignore[union-attr]
-            marker["parts"] = [*marker["parts"], *done]
-            self._store.put_marker(self._upload_id, marker, if_match=self._marker_etag)
+            try:
+                if self.size == self.length and not self._saved:
+                    self._save(self._begin())
+            finally:
+                self._release()
 
     def cancel(self) -> None:
-        """Drop this part: its S3 parts are left out of the completed object, or replaced by a retry."""
+        """Stop here: what was sent of this part is left out of the upload (a retry sends it again).
+
+        From the event loop the wait for a part in flight is handed to the store's pool."""
         if _on_event_loop():
             self._store.pool.submit(self._settle)
         else:
@@ -262,8 +286,14 @@ class S3PartWriter(PartWriter):
 
     def _settle(self) -> None:
         with self._lock:
-            if self._parts is not None:
+            if self._parts is not None and not self._saved:
                 self._parts.settle()
+            self._release()
+
+    def _release(self) -> None:
+        if not self._released:
+            self._released = True
+            self._store.writer_closed(self._upload_id)
 
 
 class S3BlobStore(BlobStore):
@@ -323,6 +353,8 @@ class S3BlobStore(BlobStore):
         )
         self.client = session.client("s3", endpoint_url=self.endpoint_url or None, config=config)
         self.pool = concurrent.futures.ThreadPoolExecutor(self.max_workers, thread_name_prefix="s3-parts")
+        self._writers_lock = threading.Lock()
+        self._open_writers: dict[str, int] = {}
         self._check_bucket()
 
     def _check_bucket(self) -> None:
@@ -481,49 +513,33 @@ class S3BlobStore(BlobStore):
         for page in pages:
             yield from page.get("Uploads", [])
 
-    def reap_uploads(self, older_than: dt.timedelta) -> int:
-        """Abort uploads whose marker has not changed for ``older_than``, and S3 multipart uploads under
-        the prefix that no marker names (a process died between starting one and writing its marker)."""
-        cutoff = dt.datetime.now(dt.UTC).replace(tzinfo=None) - older_than
-        reaped = 0
-        live: set[str] = set()
-        for entry in self._objects(f"{self.prefix}uploads/"):
-            key = entry["Key"]
-            if not key.endswith(".json"):
-                continue
-            upload_id = key.rsplit("/", 1)[-1].removesuffix(".json")
-            try:
-                marker, _ = self.get_marker(upload_id)
-            except InvalidInput:
-                continue
-            if _naive_utc(entry["LastModified"]) >= cutoff:
-                live.add(marker.get("mpu", ""))
-                continue
-            self.abort_multipart(marker["key"], marker["mpu"])
-            self.client.delete_object(Bucket=self.bucket, Key=key)
-            reaped += 1
-        for upload in list(self.multipart_uploads()):
-            if upload["UploadId"] in live or _naive_utc(upload["Initiated"]) >= cutoff:
-                continue
-            if not self._marker_names(upload["UploadId"]):
-                self.abort_multipart(upload["Key"], upload["UploadId"])
-                reaped += 1
-        for entry in self._objects(f"{self.prefix}uploads/"):
-            if entry["Key"].endswith(".data") and _naive_utc(entry["LastModified"]) < cutoff:
-                self.client.delete_object(Bucket=self.bucket, Key=entry["Key"])
-        return reaped
+    def list_uploads(self) -> Iterator[UploadInfo]:
+        """Every upload's marker, aged by its last change (an assembly's marker changes with each part).
 
-    def _marker_names(self, mpu_id: str) -> bool:
-        """Whether a marker written since the sweep began names this multipart upload."""
+        A process that dies between starting an S3 multipart upload and writing its marker (a few
+        milliseconds) leaves a multipart upload no marker names; a bucket lifecycle rule that aborts
+        incomplete multipart uploads after a day clears those.
+        """
         for entry in self._objects(f"{self.prefix}uploads/"):
-            if entry["Key"].endswith(".json"):
-                upload_id = entry["Key"].rsplit("/", 1)[-1].removesuffix(".json")
+            name = entry["Key"].rsplit("/", 1)[-1]
+            if name.endswith(".json") and UPLOAD_ID_RE.fullmatch(name[: -len(".json")]):
                 try:
-                    if self.get_marker(upload_id)[0].get("mpu") == mpu_id:
-                        return True
+                    marker, _ = self.get_marker(name[: -len(".json")])
                 except InvalidInput:
                     continue
-        return False
+                yield UploadInfo(name[: -len(".json")], int(marker.get("size", 0)), _naive_utc(entry["LastModified"]))
+
+    def discard_upload(self, upload_id: str) -> bool:
+        self.marker_key(upload_id)
+        try:
+            marker, _ = self.get_marker(upload_id)
+        except InvalidInput:
+            return False
+        self.abort_multipart(marker["key"], marker["mpu"])
+        if marker["key"] == self.staging_key(upload_id):
+            self.client.delete_object(Bucket=self.bucket, Key=marker["key"])
+        self.delete_marker(upload_id)
+        return True
 
     def start_assembly(self, upload_id: str, size: int, digest: str | None = None) -> None:
         marker_key = self.marker_key(upload_id)
@@ -550,10 +566,31 @@ class S3BlobStore(BlobStore):
             raise
 
     def part_writer(self, upload_id: str, offset: int, length: int) -> S3PartWriter:
+        """A writer for the bytes at ``offset``; whether the upload exists (and ends there) is checked by
+        its first write, on a worker thread, since finding out needs the bucket."""
         self.marker_key(upload_id)
+        with self._writers_lock:
+            self._open_writers[upload_id] = self._open_writers.get(upload_id, 0) + 1
         return S3PartWriter(self, upload_id, offset, length)
 
-    def commit_assembly(self, upload_id: str, expected_digest: str, size: int) -> BlobInfo:
+    def writer_closed(self, upload_id: str) -> None:
+        with self._writers_lock:
+            left = self._open_writers.pop(upload_id, 1) - 1
+            if left:
+                self._open_writers[upload_id] = left
+
+    def read_assembly(
+        self, upload_id: str, offset: int, length: int, chunk_size: int = VERIFY_CHUNK
+    ) -> Iterator[bytes]:
+        """S3 cannot read the parts of an unfinished multipart upload; this store never needs to, since
+        its parts carry the whole file's hash (``commit_assembly``)."""
+        raise Conflict("the bytes of an unfinished S3 upload cannot be read back")
+
+    def commit_assembly(
+        self, upload_id: str, expected_digest: str, size: int, prefix: PrefixHash | None = None
+    ) -> BlobInfo:
+        """Verify the hash the parts carried in the marker (no byte is read back; ``prefix``, a running
+        hash of this process, is not needed) and publish the upload."""
         marker, _ = self.get_marker(upload_id)
         try:
             if marker["size"] != size or marker["received"] != size:
@@ -561,18 +598,29 @@ class S3BlobStore(BlobStore):
             actual = "sha256." + ResumableSHA256.from_state(base64.b64decode(marker["hash"])).hexdigest()
             if actual != expected_digest:
                 raise DigestMismatch(f"the assembled upload's digest is {actual}, not {expected_digest}")
-            parts = marker["parts"] or self._empty_part(marker)
+        except (DigestMismatch, SizeMismatch):
+            self.discard_upload(upload_id)
+            raise
+        return self._publish_assembly(upload_id, expected_digest, size)
+
+    def _publish_assembly(self, upload_id: str, digest: str, size: int) -> BlobInfo:
+        with self._writers_lock:
+            if self._open_writers.get(upload_id):
+                raise Conflict("parts of this upload are still being written")
+        marker, _ = self.get_marker(upload_id)
+        parts = marker["parts"] or self._empty_part(marker)
+        try:
             self.complete_multipart(marker["key"], marker["mpu"], parts)
         except BaseException:
-            self._drop_assembly(upload_id, marker)
+            self.discard_upload(upload_id)
             raise
-        if marker["key"] != self.blob_key(expected_digest):
-            self.copy_into_place(marker["key"], expected_digest)
+        if marker["key"] != self.blob_key(digest):
+            self.copy_into_place(marker["key"], digest)
             self.client.delete_object(Bucket=self.bucket, Key=marker["key"])
         self.delete_marker(upload_id)
-        info = self.stat(expected_digest)
+        info = self.stat(digest)
         if info is None:
-            raise RuntimeError(f"{expected_digest} vanished from the bucket as it was stored")
+            raise RuntimeError(f"{digest} vanished from the bucket as it was stored")
         return info
 
     def _empty_part(self, marker: dict[str, Any]) -> list[dict[str, Any]]:
@@ -580,18 +628,6 @@ class S3BlobStore(BlobStore):
             Bucket=self.bucket, Key=marker["key"], UploadId=marker["mpu"], PartNumber=1, Body=b""
         )
         return [{"PartNumber": 1, "ETag": answer["ETag"]}]
-
-    def _drop_assembly(self, upload_id: str, marker: dict[str, Any]) -> None:
-        self.abort_multipart(marker["key"], marker["mpu"])
-        self.delete_marker(upload_id)
-
-    def abort_assembly(self, upload_id: str) -> None:
-        self.marker_key(upload_id)
-        try:
-            marker, _ = self.get_marker(upload_id)
-        except InvalidInput:
-            return
-        self._drop_assembly(upload_id, marker)
 
     def redirect_url(self, digest: str, expires_in: int, filename: str | None = None) -> str | None:
         if not self.redirect_downloads:
