@@ -381,24 +381,30 @@ class RegistryApp(Application):
         Without ``create`` a registry must already exist where the options point, or RegistryUnavailable says so.
         """
         if create:
+            store = self.make_store()  # first: an unusable bucket stops a start before anything is created
             engine, _ = self.create_database()
         else:
+            store = None
             engine = self.existing_database()
         try:
-            return self.registry_on(engine, self.secret_key(create=create))
+            return self.registry_on(engine, self.secret_key(create=create), store)
         except BaseException:
             engine.dispose()
             raise
 
-    def registry_on(self, engine: Engine, secret_key: bytes) -> Registry:
+    def make_store(self) -> BlobStore:
+        """The configured blob store, or RegistryUnavailable saying in one line why it cannot be used."""
         store_kwargs = {}
         if issubclass(self.blob_store_class, FilesystemBlobStore):
             configured = self.config.get("FilesystemBlobStore", {}).get("root")
             store_kwargs["root"] = configured or str(Path(self.data_dir).resolve() / "storage")
         try:
-            store = self.blob_store_class(parent=self, **store_kwargs)
+            return self.blob_store_class(parent=self, **store_kwargs)
         except StoreUnavailable as error:
             raise RegistryUnavailable(str(error)) from None
+
+    def registry_on(self, engine: Engine, secret_key: bytes, store: BlobStore | None = None) -> Registry:
+        store = store or self.make_store()
         policy = Policy(
             users_create_collections=self.users_create_collections,
             users_create_teams=self.users_create_teams,
@@ -464,11 +470,12 @@ class InitCommand(RegistryApp):
             self.write_config_file()
             return
         try:
+            store = self.make_store()  # creates the storage folders (or checks the bucket), as a start would
             engine, upgrade = self.create_database()
         except RegistryUnavailable as error:
             self.fail(str(error))
         try:
-            self.registry_on(engine, self.secret_key())  # creates the storage folders, as a start would
+            self.registry_on(engine, self.secret_key(), store)
         finally:
             engine.dispose()
         where = f"at {Path(self.data_dir).resolve()}" if db.sqlite_file(engine) else f"in {self.shown_db_url()}"
