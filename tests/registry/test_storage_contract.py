@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from sregistry_jupyter.registry.errors import Conflict, DigestMismatch, InvalidInput, SizeMismatch
@@ -325,6 +326,45 @@ def test_concurrent_identical_commits_store_one_blob(store: BlobStore, backend: 
     assert listed(store) == [digest_of(data)]
     assert b"".join(store.read(digest_of(data))) == data
     assert backend.uploads(store) == []
+
+
+def test_concurrent_readers_each_get_their_own_range(store: BlobStore) -> None:
+    data = os.urandom(3 << 20)
+    digest = put(store, data, chunk=1 << 20, declared=True)
+    spans_read = [(offset, 200_001) for offset in range(0, len(data), 250_000)]
+    results: dict[int, bytes] = {}
+    barrier = threading.Barrier(len(spans_read))
+
+    def read(offset: int, length: int) -> None:
+        barrier.wait()
+        results[offset] = b"".join(store.read(digest, offset, length, chunk_size=65_536))
+
+    threads = [threading.Thread(target=read, args=span) for span in spans_read]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert {o: results.get(o) for o, _ in spans_read} == {o: data[o : o + n] for o, n in spans_read}
+
+
+def test_a_redirect_url_serves_the_blob_and_its_ranges_without_credentials(store: BlobStore, backend: Backend) -> None:
+    """A store that can be reached directly hands out a short-lived URL (the filesystem store gives none,
+    and the registry serves its own signed URL)."""
+    data = os.urandom(100_000)
+    digest = put(store, data)
+    url = store.redirect_url(digest, 300, filename="tool.sif")
+    if backend.name == "filesystem":
+        assert url is None
+        return
+    assert url is not None and "X-Amz-Expires=300" in url
+    whole = httpx.get(url)
+    assert whole.status_code == 200 and whole.content == data
+    assert whole.headers["Content-Disposition"] == 'attachment; filename="tool.sif"'
+    ranged = httpx.get(url, headers={"Range": "bytes=1000-1999"})
+    assert ranged.status_code == 206 and ranged.content == data[1000:2000]
+    assert ranged.headers["Content-Range"] == f"bytes 1000-1999/{len(data)}"
+    store.delete(digest)
+    assert httpx.get(url).status_code in (403, 404)  # S3 answers 403 for a missing key without ListBucket
 
 
 def test_delete_reports_whether_the_blob_existed(store: BlobStore) -> None:
