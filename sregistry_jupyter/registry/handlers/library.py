@@ -22,14 +22,13 @@ from ..access import Action, Principal, visible_collections
 from ..errors import CredentialRequired, InvalidInput, NotFound, TooLarge
 from ..names import validate_digest, validate_name
 from ..orm import Collection, Container, Image, Tag, UploadSession
-from ..ranges import parse_range
 from ..services import collections, images, library, uploads
 from ..signing import sign, verify
 from ..storage import BlobInfo
 from .base import BaseHandler
 from .serialize import when
 from .streaming import ReceivesBlob, declared_size
-from .transfer import Download, commit_blob, publish_completion, storage_errors, stream_blob
+from .transfer import Download, commit_blob, publish_completion, send_blob, storage_errors
 
 log = logging.getLogger("sregistry_jupyter")
 
@@ -386,41 +385,28 @@ class ImageFileHandler(ReceivesImage):
 
     async def send_bytes(self, digest: str, size: int) -> None:
         """The whole image in the response; the library client then reads it as a single stream."""
-        self.set_header("Content-Type", "application/octet-stream")
-        self.set_header("Content-Length", str(size))
-        self.set_header("ETag", f'"{digest}"')
-        await stream_blob(self, self.registry.store, digest, 0, size)
+        await send_blob(self, digest, size)
 
 
 class SignedBlobHandler(LibraryHandler):
-    """The target of download redirects: a capability URL, so no Authorization header is needed."""
+    """The target of download redirects: a capability URL, so no Authorization header is needed. It serves
+    through the one download path, so ranges, ``If-Range``, ``If-None-Match`` and ``HEAD`` work as on
+    every other surface."""
 
     rate_limited = False
 
-    async def prepare_blob(self, digest: str) -> tuple[int, int] | None:
+    async def blob(self, digest: str) -> BlobInfo:
         self.check_signature("GET")
         info = await asyncio.get_running_loop().run_in_executor(None, self.registry.store.stat, digest)
         if info is None:
             raise NotFound("no such blob")
-        self.set_header("Accept-Ranges", "bytes")
-        self.set_header("ETag", f'"{digest}"')
-        self.set_header("Content-Type", "application/octet-stream")
-        span = parse_range(self.request.headers.get("Range"), info.size)
-        if span is None:
-            self.set_header("Content-Length", str(info.size))
-            return 0, info.size - 1
-        self.set_status(206)
-        self.set_header("Content-Range", f"bytes {span[0]}-{span[1]}/{info.size}")
-        self.set_header("Content-Length", str(span[1] - span[0] + 1))
-        return span
+        return info
 
     async def head(self, digest: str) -> None:
-        await self.prepare_blob(digest)
-        self.finish()
+        await send_blob(self, digest, (await self.blob(digest)).size)
 
     async def get(self, digest: str) -> None:
-        first, last = await self.prepare_blob(digest)
-        await stream_blob(self, self.registry.store, digest, first, last - first + 1)
+        await send_blob(self, digest, (await self.blob(digest)).size)
 
 
 def start_single_upload(
@@ -523,6 +509,8 @@ class SignedUploadHandler(ReceivesImage):
 def start_multipart(
     session: Session, principal: Principal, image_id: str, size: int, part_size: int, limits: uploads.UploadLimits
 ) -> tuple[str, dict[str, int], str]:
+    """Open the session; returns its id, its layout and the image's digest (which lets a store place the
+    parts at the blob's address as they arrive)."""
     image = library.get_image_by_id(session, principal, image_id, Action.PUSH)
     layout = library.multipart_layout(size, part_size)
     upload = uploads.open_session(
@@ -664,7 +652,7 @@ class MultipartCompleteHandler(LibraryHandler):
         upload = await self.read_db(image_upload, self.principal, image_id, body.get("uploadID"))
         tokens = completed_tokens(body.get("completedParts"), upload.total_parts)
         completion = await self.write_db(uploads.begin_completion, upload.id, tokens)
-        blob, sif = await publish_completion(self, completion)
+        blob, sif = await publish_completion(self.registry, completion)
         await self.write_db(library.record_session_upload, upload.id, blob, sif, self.remote_addr)
         self.data({"quota": {"quotaTotal": 0, "quotaUsage": 0}, "containerUrl": ""})
 

@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from ..access import Principal
+from ..access import Principal, may_use_upload
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
 from ..orm import UploadPart, UploadSession, utcnow
 from ..storage import BlobInfo, BlobStore, PartWriter, PrefixHash
@@ -204,11 +204,17 @@ def release_part(
         )
 
 
-def claim_append(session: Session, upload_id: str, user_id: int | None, offset: int) -> str:
-    """Claim a tus PATCH at ``offset``, which must be where the upload's bytes end (409 otherwise)."""
-    owned = session.scalar(select(UploadSession.user_id).where(UploadSession.id == upload_id))
-    if owned is None or owned != user_id:
+def owned_upload(session: Session, principal: Principal, upload_id: str) -> UploadSession:
+    """The upload session ``upload_id`` if ``principal`` may use it (its creator); else not found."""
+    upload = session.get(UploadSession, upload_id) if len(upload_id) <= 64 else None
+    if upload is None or not may_use_upload(principal, upload.user_id):
         raise NotFound("no such upload")
+    return upload
+
+
+def claim_append(session: Session, principal: Principal, upload_id: str, offset: int) -> str:
+    """Claim a tus PATCH at ``offset``, which must be where the upload's bytes end (409 otherwise)."""
+    owned_upload(session, principal, upload_id)
     return _claim(session, upload_id, UploadSession.received == offset)
 
 
@@ -348,7 +354,7 @@ class ClaimedWriter:
         self._hashes = hashes
         self._upload_id = upload_id
         self._released = released
-        self._keep_partial = keep_partial
+        self.keeps_partial = keep_partial
         self._closed = False
         self._running = hashes.lend(upload_id, part.offset)
         if self._running is not None:
@@ -379,7 +385,7 @@ class ClaimedWriter:
         self._closed = True
         prefix_sha256 = None
         if self._running is not None:
-            if whole or self._keep_partial:
+            if whole or self.keeps_partial:
                 self._running.etags.add(self.etag)
                 prefix_sha256 = self._running.prefix.hexdigest()
                 self._hashes.give_back(self._upload_id, self._running)

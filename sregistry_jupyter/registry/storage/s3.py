@@ -237,6 +237,8 @@ class S3PartWriter(PartWriter):
                 raise Conflict(
                     f"parts must arrive in order: the next part of this upload starts at byte {marker.get('received')}"
                 )
+            if self.length < MIN_PART_SIZE and self.offset + self.length != marker.get("size"):
+                raise InvalidInput("each part of an upload to S3 but the last must be at least 5 MiB")
             self._marker, self._marker_etag = marker, etag
             self._whole = ResumableSHA256.from_state(base64.b64decode(marker["hash"]))
             lengths = self._lengths
@@ -276,9 +278,12 @@ class S3PartWriter(PartWriter):
                 self._release()
 
     def cancel(self) -> None:
-        """Stop here: what was sent of this part is left out of the upload (a retry sends it again).
+        """Stop here: nothing of this part is kept (``size`` says so), and the upload goes on from where
+        the part began, with a retry of it or, for a resumable upload, from the offset it is told.
 
         From the event loop the wait for a part in flight is handed to the store's pool."""
+        if not self._saved:
+            self.size = 0
         if _on_event_loop():
             self._store.pool.submit(self._settle)
         else:
