@@ -13,6 +13,7 @@ import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -33,6 +34,10 @@ from tests.registry.s3_support import (
 )
 from tests.registry.test_library_client import LibClient
 from tests.registry.test_sregistry_cli import Cli, output
+from tests.registry.test_tus_uploads import TUS
+from tests.registry.test_tus_uploads import create as tus_create
+from tests.registry.test_tus_uploads import outcome as tus_outcome
+from tests.registry.test_tus_uploads import patch as tus_patch
 
 __all__ = ["moto_process_endpoint"]
 
@@ -260,3 +265,35 @@ def test_serve_refuses_to_start_in_one_line_on_an_unusable_bucket(tmp_path, moto
     assert len(lines) == 1, stderr
     expected = "does not exist" if where == "missing bucket" else "cannot be reached"
     assert lines[0].startswith(f"S3 bucket 'no-such-bucket' at {endpoint} {expected}"), lines[0]
+
+
+def test_a_tus_upload_resumes_after_a_cut_patch_and_refuses_parts_below_s3s_minimum(registry, store):
+    api = registry.client(registry.add_user("alice", scope="write"))
+    data = os.urandom(13 << 20)
+    url = tus_create(api, data)
+    small = tus_patch(api, url, data[: 1 << 20], 0)
+    assert small.status_code == 400 and "at least 5 MiB" in small.json()["message"]
+    assert tus_patch(api, url, data[: 6 << 20], 0).status_code == 204
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+        sock.sendall(
+            f"PATCH {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nAuthorization: {api.headers['Authorization']}\r\n"
+            f"Tus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\n"
+            f"Upload-Offset: {6 << 20}\r\nContent-Length: {len(data) - (6 << 20)}\r\n\r\n".encode()
+            + data[6 << 20 : 9 << 20]
+        )
+    upload_id = parts.path.rsplit("/", 1)[1]
+
+    def settled() -> bool:
+        with registry.session() as session:
+            return session.get(UploadSession, upload_id).writers == 0
+
+    assert wait_for(settled, 20)
+    offset = int(api.head(url, headers=TUS).headers["Upload-Offset"])
+    assert offset == 6 << 20  # S3 keeps nothing of a cut PATCH: it is sent again from where it began
+    assert tus_patch(api, url, data[offset:], offset).status_code == 204
+    status = tus_outcome(api, url)
+    assert status["state"] == "done", status
+    assert api.get("/api/v1/collections/lab/containers/tool/images/v1/file").content == data
+    assert wait_for(lambda: bucket_contents(store)["multipart"] == [], 10)
+    only_blobs(store, digest_of(data))
