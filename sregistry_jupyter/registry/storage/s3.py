@@ -35,7 +35,7 @@ import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from traitlets import Bool, Enum, Integer, Unicode, validate
+from traitlets import Bool, Enum, Integer, TraitError, Unicode, validate
 
 from ..errors import Conflict, DigestMismatch, InvalidInput, SizeMismatch
 from ..names import digest_hex, is_digest
@@ -330,7 +330,7 @@ class S3BlobStore(BlobStore):
     @validate("part_size")
     def _valid_part_size(self, proposal: dict[str, Any]) -> int:
         if proposal["value"] < MIN_PART_SIZE:
-            raise ValueError("S3 parts must be at least 5 MiB")
+            raise TraitError("S3 parts must be at least 5 MiB")
         return proposal["value"]
 
     def __init__(self, **kwargs: Any) -> None:
@@ -616,6 +616,11 @@ class S3BlobStore(BlobStore):
         parts = marker["parts"] or self._empty_part(marker)
         try:
             self.complete_multipart(marker["key"], marker["mpu"], parts)
+        except ClientError as error:
+            self.discard_upload(upload_id)
+            if _code(error) in {"InvalidPart", "InvalidPartOrder"}:
+                raise Conflict("a part of this upload was sent again while it was stored; it is discarded") from None
+            raise
         except BaseException:
             self.discard_upload(upload_id)
             raise
