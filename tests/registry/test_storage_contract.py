@@ -128,7 +128,7 @@ def measured_store(backend: Backend, request: pytest.FixtureRequest) -> Iterator
     endpoint = request.getfixturevalue("moto_process_endpoint")
     bucket = new_bucket(endpoint)
     try:
-        yield make_s3_store(endpoint, bucket, part_size=5 << 20)
+        yield make_s3_store(endpoint, bucket, part_size=5 << 20, parts_in_flight=1)
     finally:
         empty_bucket(endpoint, bucket)
 
@@ -509,22 +509,24 @@ def test_assembly_with_a_missing_part_leaves_nothing(store: BlobStore, backend: 
 
 
 def test_assembly_of_the_wrong_size_leaves_nothing(store: BlobStore, backend: Backend) -> None:
-    data = os.urandom(20_000)
+    part_size = unit(store, 8192)
+    data = os.urandom(int(part_size * 2.5))
     store.start_assembly("upload-0004", len(data))
-    send_parts(store, "upload-0004", data, 8192, backend)
+    send_parts(store, "upload-0004", data, part_size, backend)
     with pytest.raises(SizeMismatch):
         store.commit_assembly("upload-0004", digest_of(data), len(data) + 1)
     assert_nothing_left(store, backend, digest_of(data))
 
 
 def test_a_part_must_have_its_declared_length(store: BlobStore, backend: Backend) -> None:
-    store.start_assembly("upload-0005", 100)
-    long = store.part_writer("upload-0005", 0, 50)
+    half = unit(store, 50)
+    store.start_assembly("upload-0005", 2 * half)
+    long = store.part_writer("upload-0005", 0, half)
     with pytest.raises(SizeMismatch):
-        long.write(b"x" * 51)
+        long.write(b"x" * (half + 1))
     long.cancel()
-    short = store.part_writer("upload-0005", 0, 50)
-    short.write(b"x" * 49)
+    short = store.part_writer("upload-0005", 0, half)
+    short.write(b"x" * (half - 1))
     with pytest.raises(SizeMismatch):
         short.finish()
     short.cancel()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import concurrent.futures
 import datetime as dt
 import json
@@ -90,10 +91,10 @@ class _View:
 
 
 class _Parts:
-    """Feeds one S3 multipart upload, one part uploading while the next fills.
+    """Feeds one S3 multipart upload: up to ``store.parts_in_flight`` parts uploading while the next fills.
 
-    ``plan(i)`` is the length of the i-th part sent from here. At most two part buffers exist at a time,
-    so an upload's memory is two parts whatever its size.
+    ``plan(i)`` is the length of the i-th part sent from here. An upload's memory is that many parts plus
+    the one filling, whatever its size; a writer that gets ahead of the store waits (and so does its client).
     """
 
     def __init__(
@@ -104,7 +105,7 @@ class _Parts:
         self.plan = plan
         self.done: list[dict[str, Any]] = []
         self._buffer = bytearray()
-        self._sending: concurrent.futures.Future[dict[str, Any]] | None = None
+        self._sending: collections.deque[concurrent.futures.Future[dict[str, Any]]] = collections.deque()
 
     def add(self, data: memoryview) -> None:
         """Append bytes; each part is sent as soon as it is full."""
@@ -119,25 +120,24 @@ class _Parts:
         """Send the rest (an empty part if nothing was sent at all) and wait; the parts sent, in order."""
         if self._buffer or self.number == self.first_number:
             self._send_buffer()
-        self._wait()
+        self._wait(0)
         return self.done
 
     def settle(self) -> None:
-        """Wait for the part in flight, whatever became of it (before an abort)."""
-        if self._sending is not None:
-            concurrent.futures.wait([self._sending])
-            self._sending = None
+        """Wait for the parts in flight, whatever became of them (before an abort)."""
+        concurrent.futures.wait(list(self._sending))
+        self._sending.clear()
 
     def _send_buffer(self) -> None:
-        self._wait()
+        self._wait(self.store.parts_in_flight - 1)
         buffer, self._buffer = self._buffer, bytearray()
-        self._sending = self.store.pool.submit(self._send, self.number, buffer)
+        self._sending.append(self.store.pool.submit(self._send, self.number, buffer))
         self.number += 1
 
-    def _wait(self) -> None:
-        if self._sending is not None:
-            sending, self._sending = self._sending, None
-            self.done.append(sending.result())
+    def _wait(self, in_flight: int) -> None:
+        """Collect sent parts, oldest first, until at most ``in_flight`` are still uploading."""
+        while len(self._sending) > in_flight:
+            self.done.append(self._sending.popleft().result())
 
     def _send(self, number: int, buffer: bytearray) -> dict[str, Any]:
         answer = self.store.client.upload_part(
@@ -323,9 +323,18 @@ class S3BlobStore(BlobStore):
         "registry, for stores the clients cannot reach.",
     )
     part_size = Integer(8 << 20, config=True, help="Size of the S3 parts uploads are sent in (at least 5 MiB).")
-    max_workers = Integer(8, config=True, help="Most S3 part uploads in flight at once, and connections kept.")
+    parts_in_flight = Integer(
+        2, config=True, help="S3 parts one upload may have uploading at once (its memory: this many parts, plus one)."
+    )
+    max_workers = Integer(8, config=True, help="Most S3 part uploads in flight at once in all, and connections kept.")
 
     min_part_size = MIN_PART_SIZE
+
+    @validate("parts_in_flight", "max_workers")
+    def _at_least_one(self, proposal: dict[str, Any]) -> int:
+        if proposal["value"] < 1:
+            raise TraitError(f"{proposal['trait'].name} must be at least 1")
+        return proposal["value"]
 
     @validate("part_size")
     def _valid_part_size(self, proposal: dict[str, Any]) -> int:
