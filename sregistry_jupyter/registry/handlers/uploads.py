@@ -12,7 +12,7 @@ the image recorded, so a half-finished upload is never visible.
 
 The state lives in the database and the bytes in the blob store, so any registry process can take any
 request. The protocol is same-origin only (no CORS): the web pages send their session cookie with the
-``X-XSRFToken`` header, everyone else a ``Bearer`` token; each upload belongs to whoever created it.
+``X-XSRF-Token`` header, everyone else a ``Bearer`` token; each upload belongs to whoever created it.
 """
 
 from __future__ import annotations
