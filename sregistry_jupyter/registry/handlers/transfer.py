@@ -109,7 +109,7 @@ class ImagesHandler(ReceivesBlob, ApiHandler):
             self.get_query_arguments("tag"),
             self.arch_argument(),
         )
-        self.writer = self.registry.store.writer()
+        self.writer = self.registry.store.writer(self.digest)
         self.receive_into(self.writer, self.size)
 
     async def post(self, collection_name: str, container_name: str) -> None:
