@@ -11,7 +11,7 @@ from tornado import httputil, web
 
 from . import logs
 from .context import Registry
-from .handlers import api, api_teams, docs, library, pages, shub
+from .handlers import docs, library, native, pages, shub
 from .handlers.base import NotFoundHandler
 
 HERE = Path(__file__).parent
@@ -37,8 +37,7 @@ def make_app(registry: Registry, *, debug: bool = False) -> web.Application:
         *library.routes(),
         *shub.routes(),
         *docs.routes(),
-        *api_teams.routes(),
-        *api.routes(),
+        *native.routes(),
         *pages.routes(),
     ]
     return RegistryApplication(
