@@ -18,8 +18,8 @@ from .people import Role, TeamRole
 from .values import documented
 
 
-def name_field(description: str, maximum: int) -> Any:
-    return documented(description, rules.NAME_PATTERN, maxLength=maximum)
+def name_field(description: str, maximum: int, example: str) -> Any:
+    return documented(description, rules.NAME_PATTERN, maxLength=maximum, examples=[example])
 
 
 class CreateToken(Body):
@@ -31,7 +31,7 @@ class CreateToken(Body):
 
 
 class CreateCollection(Body):
-    name: str = name_field("The new collection's name.", rules.NAME_MAX)
+    name: str = name_field("The new collection's name.", rules.NAME_MAX, "lab")
     description: str = Field("", json_schema_extra={"maxLength": rules.MAX_DESCRIPTION})
     private: bool | None = Field(None, description="Absent or null: the registry's default (public).")
 
@@ -44,13 +44,13 @@ class UpdateCollection(Body):
 
 
 class SetTag(Body):
-    digest: str = documented("The image the tag points at.", rules.DIGEST_PATTERN)
+    digest: str = documented("The image the tag points at.", rules.DIGEST_PATTERN, examples=["sha256." + "0" * 64])
     arch: str | None = Field(None, description="The image's architecture, if it must match.")
     frozen: bool | None = Field(None, description="Freeze or thaw the tag; freezing needs an owner.")
 
 
 class CreateTeam(Body):
-    name: str = name_field("The new team's name.", rules.TEAM_NAME_MAX)
+    name: str = name_field("The new team's name.", rules.TEAM_NAME_MAX, "group")
     description: str = Field("", json_schema_extra={"maxLength": rules.MAX_DESCRIPTION})
     open: bool = Field(False, description="Let anyone join.")
 
@@ -63,7 +63,7 @@ class UpdateTeam(Body):
 
 
 class AddTeamMember(Body):
-    user: str = documented("The user to add.", rules.USERNAME_PATTERN)
+    user: str = documented("The user to add.", rules.USERNAME_PATTERN, examples=["alice"])
     role: str = Field(TeamRole.MEMBER.value, json_schema_extra={"enum": [r.value for r in TeamRole]})
 
 
@@ -72,7 +72,7 @@ class SetTeamRole(Body):
 
 
 class AddCollectionMember(Body):
-    user: str = documented("The user to give the role to.", rules.USERNAME_PATTERN)
+    user: str = documented("The user to give the role to.", rules.USERNAME_PATTERN, examples=["alice"])
     role: str = Field(Role.CONTRIBUTOR.value, json_schema_extra={"enum": [r.value for r in Role]})
 
 

@@ -52,7 +52,11 @@ class Token(Answer):
 class NewToken(Token):
     """A token just created, with its token string."""
 
-    token: str = documented("The bearer token. It is never shown again.", rules.TOKEN_PATTERN)
+    token: str = documented(
+        "The bearer token. It is never shown again.",
+        rules.TOKEN_PATTERN,
+        examples=["sreg_" + "a" * 12 + "_" + "b" * 43],
+    )
 
 
 class TokenList(Answer):

@@ -25,7 +25,11 @@ class Share(Answer):
 class NewShare(Share):
     """A share link just created: anyone with its ``url`` may download the image until it expires."""
 
-    token: str = documented("The link's secret. It is never shown again.", rules.SHARE_PATTERN)
+    token: str = documented(
+        "The link's secret. It is never shown again.",
+        rules.SHARE_PATTERN,
+        examples=["shr_" + "a" * 12 + "_" + "b" * 43],
+    )
     path: str = Field(description="The download's URL path on the registry.")
     url: str = Field(description="The download's absolute URL. It is never shown again.")
 

@@ -27,14 +27,25 @@ Name = Annotated[
         "Lower-case letters and digits, separated by single '.', '_' or '-'.",
         rules.NAME_PATTERN,
         maxLength=rules.NAME_MAX,
+        examples=["lab"],
     ),
 ]
 TeamName = Annotated[
-    str, documented("A team's name: spelled as a collection's.", rules.NAME_PATTERN, maxLength=rules.TEAM_NAME_MAX)
+    str,
+    documented(
+        "A team's name: spelled as a collection's.",
+        rules.NAME_PATTERN,
+        maxLength=rules.TEAM_NAME_MAX,
+        examples=["group"],
+    ),
 ]
 TagName = Annotated[
     str,
-    documented("1-128 letters, digits, '_', '.' and '-', not starting with '.', '-' or `sha256.`.", rules.TAG_PATTERN),
+    documented(
+        "1-128 letters, digits, '_', '.' and '-', not starting with '.', '-' or `sha256.`.",
+        rules.TAG_PATTERN,
+        examples=["latest"],
+    ),
 ]
 Digest = Annotated[
     str,
@@ -44,13 +55,17 @@ Digest = Annotated[
         examples=["sha256." + "0" * 64],
     ),
 ]
-Arch = Annotated[str, documented("An architecture name as Go spells it (`amd64`, `arm64`, ...).", rules.ARCH_PATTERN)]
+Arch = Annotated[
+    str,
+    documented("An architecture name as Go spells it (`amd64`, `arm64`, ...).", rules.ARCH_PATTERN, examples=["amd64"]),
+]
 Username = Annotated[
     str,
     documented(
         "A user name: lower-case letters, digits, '.', '_' and '-'.",
         rules.USERNAME_PATTERN,
         maxLength=rules.USERNAME_MAX,
+        examples=["alice"],
     ),
 ]
 RowId = Annotated[int, Field(ge=1, le=rules.MAX_ROW_ID)]

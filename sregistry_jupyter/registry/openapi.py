@@ -1,9 +1,13 @@
-"""The OpenAPI 3.1 document of the native API, generated from the route table and the shared models.
+"""The OpenAPI 3.0 document of the native API, generated from the route table and the shared models.
 
 ``handlers/native.py`` says which paths exist, which handler serves each, and for each method the model of
 its body and of its answer, its error statuses and the scope it needs; ``sregistry_jupyter.models`` gives
 the shapes (JSON Schema, as pydantic writes it). Only binary transfers and the error responses are
 described here. ``tests/registry/test_openapi.py`` holds the document to the running server.
+
+The document is OpenAPI 3.0 rather than 3.1 because the Swagger UI the registry serves (from
+``swagger_ui_bundle``) renders only 3.0; ``openapi30`` rewrites the few JSON Schema 2020-12 forms pydantic
+writes (``null`` types, ``examples``, numeric exclusive bounds, ``const``) into their 3.0 spellings.
 """
 
 from __future__ import annotations
@@ -66,6 +70,38 @@ it may do; each operation's `x-token-scope` is the weakest scope that may perfor
 """
 
 
+JSON_NULL: Schema = {"type": "object", "nullable": True, "enum": [None]}
+
+
+def openapi30(schema: Any) -> Any:
+    """``schema`` (JSON Schema 2020-12, as pydantic writes it) in the OpenAPI 3.0 dialect."""
+    if isinstance(schema, list):
+        return [openapi30(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    found = {key: openapi30(value) for key, value in schema.items()}
+    if found.get("type") == "null":
+        return dict(JSON_NULL)
+    choices = found.get("anyOf")
+    if choices and {"type": "null"} in schema["anyOf"]:
+        others = [c for c in choices if c != JSON_NULL]
+        if len(others) == 1 and "$ref" not in others[0]:
+            del found["anyOf"]
+            found = {**others[0], **found, "nullable": True}
+        else:
+            found["anyOf"] = [*others, dict(JSON_NULL)]
+    if "examples" in found:
+        found["example"] = found.pop("examples")[0]
+    if "const" in found:
+        found["enum"] = [found.pop("const")]
+    if None in found.get("enum", ()):
+        found["nullable"] = True
+    for exclusive, bound in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if isinstance(found.get(exclusive), int | float) and not isinstance(found[exclusive], bool):
+            found[bound], found[exclusive] = found[exclusive], True
+    return found
+
+
 class Untitled(GenerateJsonSchema):
     """Pydantic's JSON Schema without a ``title`` on every property (the property's name says it)."""
 
@@ -106,7 +142,7 @@ RANGE_PARAMS: list[Schema] = [
     {
         "name": "Range",
         "in": "header",
-        "schema": {"type": "string", "examples": ["bytes=0-1023"]},
+        "schema": {"type": "string", "example": "bytes=0-1023"},
         "description": "One `bytes` range (`first-last`, `first-` or `-suffix`). Several ranges, inverted or "
         "unsatisfiable ones are a 416; other units are ignored.",
     },
@@ -158,7 +194,7 @@ def path_params(route: Route) -> list[Schema]:
     found = []
     for name in route.params:
         param = PATH_PARAMS[name]
-        schema = TypeAdapter(param.kind).json_schema(schema_generator=Untitled)
+        schema = openapi30(TypeAdapter(param.kind).json_schema(schema_generator=Untitled))
         found.append({"name": name, "in": "path", "required": True, "schema": schema, "description": param.description})
     return found
 
@@ -248,7 +284,7 @@ def schemas() -> tuple[dict[tuple[type[BaseModel], JsonSchemaMode], Schema], dic
     refs, document = models_json_schema(
         list(dict.fromkeys(wanted)), ref_template=REF_TEMPLATE, schema_generator=Untitled
     )
-    return refs, document.get("$defs", {})
+    return refs, openapi30(document.get("$defs", {}))
 
 
 def error_responses(error_ref: Schema) -> dict[str, Schema]:
@@ -274,7 +310,7 @@ def build_spec(title: str) -> dict[str, Any]:
             item[operation.method] = describe(operation, refs)
         paths[route.path] = item
     return {
-        "openapi": "3.1.0",
+        "openapi": "3.0.3",
         "info": {"title": f"{title} API", "version": __version__, "description": DESCRIPTION},
         "tags": [{"name": name, "description": text} for name, text in GROUPS.items()],
         "paths": paths,

@@ -1,6 +1,6 @@
 """The OpenAPI document held to the running registry.
 
-It must be valid OpenAPI 3.1, document exactly the routes and methods the server has, describe every
+It must be valid OpenAPI 3.0, document exactly the routes and methods the server has, describe every
 status and body a realistic session receives, be browsable on a Swagger UI page that needs no CDN, and
 survive a bounded fuzz run without a single server error.
 """
@@ -21,7 +21,7 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from openapi_schema_validator import OAS31Validator, oas31_format_checker
+from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from openapi_spec_validator import validate as validate_spec
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -99,7 +99,7 @@ def app_rules(tmp_path: Path) -> list[tuple[re.Pattern[str], type]]:
 
 def test_the_document_is_valid_openapi_3():
     validate_spec(SPEC)
-    assert SPEC["openapi"] == "3.1.0"
+    assert SPEC["openapi"] == "3.0.3"
     bearer = SPEC["components"]["securitySchemes"]["bearerAuth"]
     assert (bearer["type"], bearer["scheme"]) == ("http", "bearer")
 
@@ -188,8 +188,8 @@ class ResponseChecker:
             self.validate(content[media_type]["schema"], response.json())
 
     def validate(self, schema: dict[str, Any], instance: Any) -> None:
-        validator = OAS31Validator(
-            {**schema, "components": self.spec["components"]}, format_checker=oas31_format_checker
+        validator = OAS30Validator(
+            {**schema, "components": self.spec["components"]}, format_checker=oas30_format_checker
         )
         errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(instance)]
         assert not errors, f"{instance!r:.500} does not match {schema}: {errors}"
