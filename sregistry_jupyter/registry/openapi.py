@@ -272,10 +272,14 @@ def describe(operation: Operation, refs: dict[tuple[type[BaseModel], JsonSchemaM
     return described
 
 
+def documented_routes() -> list[Route]:
+    return [route for route in ROUTES if route.undocumented is None]
+
+
 def schemas() -> tuple[dict[tuple[type[BaseModel], JsonSchemaMode], Schema], dict[str, Schema]]:
     """Every model the table names, as components, and the reference to each."""
     wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = [(models.ErrorBody, "serialization")]
-    for route in ROUTES:
+    for route in documented_routes():
         for operation in route.operations:
             if operation.answer is not None:
                 wanted.append((operation.answer, "serialization"))
@@ -302,7 +306,7 @@ def build_spec(title: str) -> dict[str, Any]:
     """The whole document; ``title`` is the registry's configured name."""
     refs, components = schemas()
     paths: dict[str, Schema] = {}
-    for route in ROUTES:
+    for route in documented_routes():
         item: Schema = {}
         if route.params:
             item["parameters"] = path_params(route)

@@ -1,5 +1,8 @@
 """The native JSON API under ``/api/v1``: the product's own API, used by the web pages, the Jupyter
 extension, the widgets and the Lab panel. Errors are ``{"code": ..., "message": ...}``.
+
+Bodies are validated by the shared models (``sregistry_jupyter.models``): a fault is a 400 naming the field.
+Answers are those models, rendered by their own serialiser. The paths are in ``native``'s route table.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """The native API for people working together: teams and their invitations, roles in collections, stars
 and share links (``/api/v1``), and the share links themselves (``/shares/<token>``, no sign-in needed).
 
-Every decision is the services' (and so ``access.py``'s); these handlers only read requests and shape
-answers. Each unit of database work is a function here that returns the answer's JSON, so nothing the
-session loaded is touched after it closes. The routes are registered before ``api.routes()``, whose
-catch-all would otherwise answer them.
+Every decision is the services' (and so ``access.py``'s); these handlers only read requests (bodies
+through the shared models) and shape answers. Each unit of database work is a function here that returns
+the answer's model, built while the session is open, so nothing the session loaded is touched after it
+closes. The paths are in ``native``'s route table.
 """
 
 from __future__ import annotations

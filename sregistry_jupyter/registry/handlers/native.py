@@ -105,9 +105,13 @@ class Operation:
 
 @dataclass(frozen=True)
 class Route:
+    """A path and its handler. ``undocumented`` (a reason) keeps a route that speaks another protocol than
+    JSON, whose own specification describes it, out of the document; every other route is in it."""
+
     path: str
     handler: type
     operations: tuple[Operation, ...] = field(default_factory=tuple)
+    undocumented: str | None = None
 
     @property
     def pattern(self) -> str:
