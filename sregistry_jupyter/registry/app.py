@@ -102,6 +102,13 @@ class RegistryApp(Application):
     )
     ip = Unicode("127.0.0.1", config=True, help="The address to listen on.")
     port = Integer(5000, config=True, help="The port to listen on (0 picks a free one).")
+    reuse_port = Bool(
+        False,
+        config=True,
+        help="Share the port with other serve processes on this machine (SO_REUSEPORT): the kernel spreads "
+        "connections over them, so N processes on one port use N cores without a proxy between them. Every "
+        "process must use the same database, blob store and SREGISTRY_SECRET_KEY; see server/README.md.",
+    )
     blob_store_class = Type(FilesystemBlobStore, klass=BlobStore, config=True, help="Where image bytes are stored.")
     max_upload_size = Integer(64 << 30, config=True, help="Largest image accepted, in bytes.")
     multipart_part_size = Integer(
@@ -466,7 +473,7 @@ class ServeCommand(RegistryApp):
         """The listening sockets, bound before anything else so that a busy port fails at once, in one line."""
         shown = f"[{self.ip}]" if ":" in self.ip else self.ip
         try:
-            return bind_sockets(self.port, self.ip)
+            return bind_sockets(self.port, self.ip, reuse_port=self.reuse_port)
         except OSError as error:
             if error.errno == errno.EADDRINUSE:
                 self.fail(
