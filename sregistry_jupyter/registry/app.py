@@ -493,6 +493,7 @@ class ServeCommand(RegistryApp):
             self.log.info("removed %d unfinished uploads left by an earlier run", reaped)
         server = make_server(make_app(registry), registry)
         server.add_sockets(sockets)
+        await registry.start()  # the write-behind bookkeeping: counters, token use, pulls
         host, port = sockets[0].getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
         proxies = ", ".join(self.trusted_proxies) or "none"
@@ -517,7 +518,7 @@ class ServeCommand(RegistryApp):
         while registry.in_flight.count > 0 and loop.time() < deadline:
             await asyncio.sleep(0.05)
         await server.close_all_connections()
-        registry.engine.dispose()
+        await registry.stop()  # writes what is pending, then releases the database
         self.log.info("stopped")
 
 
