@@ -99,12 +99,16 @@ def container_ref(tag: Tag, base: str) -> dict[str, Any]:
     }
 
 
-def search_json(tag: Tag, base: str) -> dict[str, Any]:
+def search_json(tag: search.TagRow, base: str) -> dict[str, Any]:
     return {
-        **container_ref(tag, base),
-        "collection": tag.container.collection.name,
-        "version": tag.image.digest,
-        "add_date": when(tag.image.uploaded_at),
+        "id": tag.image_id,
+        "name": tag.container,
+        "tag": tag.tag,
+        "uri": tag.uri,
+        "detail": f"{base}/api/container/{tag.uri}",
+        "collection": tag.collection,
+        "version": tag.digest,
+        "add_date": when(tag.uploaded_at),
     }
 
 
@@ -143,8 +147,7 @@ def container_search(
     session: Session, principal: Principal, base: str, collection: str | None, name: str, tag: str | None
 ) -> list[dict[str, Any]]:
     """Containers whose collection and name contain the query, in visible collections only."""
-    found = search.shub_container_search(session, principal, collection, name, tag)
-    return [search_json(t, base) for t in unique_by_uri(found)]
+    return [search_json(t, base) for t in search.shub_container_search(session, principal, collection, name, tag)]
 
 
 def label_search(session: Session, principal: Principal, key: str | None, value: str | None) -> list[dict[str, Any]]:

@@ -11,7 +11,9 @@ images as at a million.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session, contains_eager, joinedload, selectinload
@@ -117,13 +119,43 @@ def visible_tags(
     return list(session.scalars(query).unique())
 
 
+class TagRow(NamedTuple):
+    """One tag as the shub search lists it: plain columns, no ORM objects to build for each row."""
+
+    image_id: int
+    collection: str
+    container: str
+    tag: str
+    digest: str
+    uploaded_at: dt.datetime | None
+
+    @property
+    def uri(self) -> str:
+        return f"{self.collection}/{self.container}:{self.tag}"
+
+
 def shub_container_search(
     session: Session, principal: Principal, collection: str | None, name: str, tag: str | None
-) -> list[Tag]:
-    """Tags of containers whose name (and collection's name) contain the query, in visible collections."""
+) -> list[TagRow]:
+    """Tags of containers whose name (and collection's name) contain the query, in visible collections, one
+    per ``collection/container:tag`` (a tag may exist for several architectures), at most ``TAGS_LIMIT``."""
     conditions = [like(Container.name, name)]
     if collection is not None:
         conditions.append(like(Collection.name, collection))
     if tag is not None:
         conditions.append(Tag.name == tag)
-    return visible_tags(session, principal, *conditions)
+    rows = session.execute(
+        select(Image.id, Collection.name, Container.name, Tag.name, Image.digest, Image.uploaded_at)
+        .select_from(Tag)
+        .join(Tag.container)
+        .join(Container.collection)
+        .join(Tag.image)
+        .where(visible_collections(principal), *conditions)
+        .order_by(Collection.name, Container.name, Tag.name, Tag.arch)
+        .limit(TAGS_LIMIT)
+    )
+    unique: dict[str, TagRow] = {}
+    for row in rows:
+        found = TagRow(*row)
+        unique.setdefault(found.uri, found)
+    return list(unique.values())
