@@ -125,13 +125,14 @@ def multipart_push(cluster: Cluster, token: str) -> bytes:
     started = call("POST", f"/v2/imagefile/{image['id']}/_multipart", {"filesize": len(data)})
     upload, parts = started["uploadID"], started["totalParts"]
     assert parts == 4
+    completed = []
     for number in range(1, parts + 1):
         chunk = data[(number - 1) * PART : number * PART]
         body = {"uploadID": upload, "partNumber": number, "partSize": len(chunk)}
         url = call("PUT", f"/v2/imagefile/{image['id']}/_multipart", body)["presignedURL"]
         put = httpx.put(elsewhere(url, cluster.next()), content=chunk, timeout=TIMEOUT)
         assert put.status_code == 200, put.text
-    completed = [{"partNumber": n, "token": ""} for n in range(1, parts + 1)]
+        completed.append({"partNumber": number, "token": put.headers["ETag"].strip('"')})
     call("PUT", f"/v2/imagefile/{image['id']}/_multipart_complete", {"uploadID": upload, "completedParts": completed})
     tags = httpx.post(
         f"{cluster.next()}/v1/tags/{container['id']}", json={"Tag": "latest", "ImageID": image["id"]}, headers=auth

@@ -137,7 +137,7 @@ def test_systemd_template_verifies_without_a_warning(tmp_path):
 
 def options_of(command: str) -> dict[str, str]:
     """The ``--Class.trait=value`` options of a shell command line."""
-    return dict(re.findall(r"--([A-Za-z]+\.[a-z_]+)=(\S+)", command))
+    return dict(re.findall(r"--([A-Za-z0-9]+\.[a-z_]+)=(\S+)", command))
 
 
 def trait_classes() -> dict[str, type[Configurable]]:
