@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, or_, select
-from sqlalchemy.orm import Session, contains_eager, joinedload, selectinload
+from sqlalchemy.orm import Session, contains_eager, defer, joinedload, selectinload
 from sqlalchemy.orm.strategy_options import _AbstractLoad
 
 from ..access import Principal, visible_collections
@@ -69,7 +69,7 @@ def library_search(
         .limit(CONTAINERS_LIMIT)
         .options(
             contains_eager(Container.collection).selectinload(Collection.members).joinedload(CollectionMember.user),
-            selectinload(Container.tags),
+            selectinload(Container.tags).load_only(Tag.container_id, Tag.name, Tag.arch, Tag.image_id),
             selectinload(Container.images).load_only(
                 Image.id, Image.container_id, Image.uploaded, Image.size, Image.downloads
             ),
@@ -91,7 +91,8 @@ def library_search(
             .contains_eager(Container.collection)
             .selectinload(Collection.members)
             .joinedload(CollectionMember.user),
-            selectinload(Image.tags),
+            selectinload(Image.tags).load_only(Tag.image_id, Tag.name),
+            defer(Image.sif),
         )
     )
     if arch:
