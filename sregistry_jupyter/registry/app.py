@@ -124,6 +124,13 @@ class RegistryApp(Application):
         config=True,
         help=f"Where image bytes are stored: {' or '.join(BLOB_STORES)} (or the import path of a BlobStore class).",
     )
+    reuse_port = Bool(
+        False,
+        config=True,
+        help="Share the port with other serve processes on this machine (SO_REUSEPORT): the kernel spreads "
+        "connections over them, so N processes on one port use N cores without a proxy between them. Every "
+        "process must use the same database, blob store and SREGISTRY_SECRET_KEY; see server/README.md.",
+    )
     max_upload_size = Integer(64 << 30, config=True, help="Largest image accepted, in bytes.")
     multipart_part_size = Integer(
         64 << 20, config=True, help="Part size handed to library clients for multipart uploads, in bytes."
@@ -505,7 +512,7 @@ class ServeCommand(RegistryApp):
         """The listening sockets, bound before anything else so that a busy port fails at once, in one line."""
         shown = f"[{self.ip}]" if ":" in self.ip else self.ip
         try:
-            return bind_sockets(self.port, self.ip)
+            return bind_sockets(self.port, self.ip, reuse_port=self.reuse_port)
         except OSError as error:
             if error.errno == errno.EADDRINUSE:
                 self.fail(
@@ -522,6 +529,7 @@ class ServeCommand(RegistryApp):
             self.fail(str(error))
         server = make_server(make_app(registry), registry)
         server.add_sockets(sockets)
+        await registry.start()  # the write-behind bookkeeping: counters, token use, pulls
         host, port = sockets[0].getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
         proxies = ", ".join(self.trusted_proxies) or "none"
@@ -546,7 +554,7 @@ class ServeCommand(RegistryApp):
         while registry.in_flight.count > 0 and loop.time() < deadline:
             await asyncio.sleep(0.05)
         await server.close_all_connections()
-        registry.engine.dispose()
+        await registry.stop()  # writes what is pending, then releases the database
         self.log.info("stopped")
 
 

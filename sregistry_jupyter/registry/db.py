@@ -33,6 +33,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
+from .database import READ_WORKERS, WRITE_WORKERS
+
 ALEMBIC_DIR = Path(__file__).with_name("alembic")
 # Any constant works, as long as every registry process uses the same one: ASCII "sregmigr".
 PG_LOCK_KEY = 0x737265676D696772
@@ -66,6 +68,10 @@ def normalise_url(url: str) -> str:
 
 
 LOCK_WAIT = 10.0
+# Every worker thread of ``Database`` (and the bookkeeping's flush) keeps a pooled connection: a smaller pool
+# closes and reopens connections under load, which costs a connection's set-up (on SQLite its PRAGMAs, which
+# may wait for a lock) on every request past the pool's size.
+POOL = {"pool_size": READ_WORKERS + WRITE_WORKERS + 2, "max_overflow": 16}
 
 
 def make_engine(url: str, lock_wait: float = LOCK_WAIT) -> Engine:
@@ -75,7 +81,7 @@ def make_engine(url: str, lock_wait: float = LOCK_WAIT) -> Engine:
     url = normalise_url(url)
     milliseconds = int(lock_wait * 1000)
     if make_url(url).get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"timeout": lock_wait, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": lock_wait, "check_same_thread": False}, **POOL)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -90,8 +96,7 @@ def make_engine(url: str, lock_wait: float = LOCK_WAIT) -> Engine:
         engine = create_engine(
             url,
             pool_pre_ping=True,
-            pool_size=10,
-            max_overflow=20,
+            **POOL,
             connect_args={"options": f"-c lock_timeout={milliseconds}"},
         )
     return engine

@@ -39,6 +39,11 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+def name_search_index(table: str) -> Index:
+    """The index that name searches (``LIKE '%x%'``) use: trigram GIN on PostgreSQL, a B-tree elsewhere."""
+    return Index(f"ix_{table}_name_trgm", "name", postgresql_using="gin", postgresql_ops={"name": "gin_trgm_ops"})
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {dict[str, Any]: JSON, int: Integer}
@@ -113,6 +118,11 @@ class ApiToken(Base):
 
 class Collection(Base):
     __tablename__ = "collections"
+    __table_args__ = (
+        name_search_index("collections"),
+        Index("ix_collections_created_at", "created_at"),
+        Index("ix_collections_updated_at", "updated_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(128), unique=True)
@@ -123,6 +133,17 @@ class Collection(Base):
 
     members: Mapped[list[CollectionMember]] = relationship(back_populates="collection", cascade="all, delete-orphan")
     containers: Mapped[list[Container]] = relationship(back_populates="collection", cascade="all, delete-orphan")
+
+
+class CollectionUsage(Base):
+    """How many uploaded images a collection holds and their size, kept by database triggers (migration
+    0005) whenever an image or a container changes, so that listings read two numbers instead of counting."""
+
+    __tablename__ = "collection_usage"
+
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True)
+    images: Mapped[int] = mapped_column(default=0, server_default="0")
+    size: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class CollectionMember(Base):
@@ -142,7 +163,7 @@ class CollectionMember(Base):
 
 class Container(Base):
     __tablename__ = "containers"
-    __table_args__ = (UniqueConstraint("collection_id", "name"),)
+    __table_args__ = (UniqueConstraint("collection_id", "name"), name_search_index("containers"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), index=True)
@@ -170,7 +191,10 @@ class Image(Base):
     """One SIF file in a container. ``uploaded`` turns true only once its blob is committed."""
 
     __tablename__ = "images"
-    __table_args__ = (UniqueConstraint("container_id", "digest"),)
+    __table_args__ = (
+        UniqueConstraint("container_id", "digest"),
+        Index("ix_images_container_listing", "container_id", "uploaded", "uploaded_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     container_id: Mapped[int] = mapped_column(ForeignKey("containers.id", ondelete="CASCADE"), index=True)

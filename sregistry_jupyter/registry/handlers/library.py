@@ -18,11 +18,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ... import __version__
-from ..access import Action, Principal, visible_collections
+from ..access import Action, Principal
 from ..errors import CredentialRequired, InvalidInput, NotFound, TooLarge
 from ..names import validate_digest, validate_name
 from ..orm import Collection, Container, Image, Tag, UploadSession
 from ..services import collections, images, library, uploads
+from ..services import search as search_service
 from ..signing import sign, verify
 from ..storage import BlobInfo
 from .base import BaseHandler
@@ -711,43 +712,12 @@ class SearchHandler(LibraryHandler):
 
 def search(session: Session, principal: Principal, value: str, arch: str | None, signed: str | None) -> dict[str, list]:
     """Entities are not listed; collections, containers and images only where the caller may see them."""
-    pattern = "%" + value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    visible = visible_collections(principal)
-    found_collections = session.scalars(
-        select(Collection)
-        .where(visible, Collection.name.like(pattern, escape="\\"))
-        .order_by(Collection.name)
-        .limit(100)
-    ).all()
-    found_containers = session.scalars(
-        select(Container)
-        .join(Collection)
-        .where(visible, Container.name.like(pattern, escape="\\"))
-        .order_by(Collection.name, Container.name)
-        .limit(100)
-    ).all()
-    query = (
-        select(Image)
-        .join(Container)
-        .join(Collection)
-        .where(
-            visible,
-            Image.uploaded.is_(True),
-            Container.name.like(pattern, escape="\\") | Collection.name.like(pattern, escape="\\"),
-        )
-        .order_by(Collection.name, Container.name, Image.id)
-        .limit(200)
-    )
-    if arch:
-        query = query.where(Image.arch == arch)
-    if signed == "true":
-        query = query.where(Image.signed.is_(True))
-    found_images = session.scalars(query).all()
+    found = search_service.library_search(session, principal, value, arch, signed)
     return {
         "entity": [],
-        "collection": [collection_json(c) for c in found_collections],
-        "container": [container_json(c) for c in found_containers],
-        "image": [image_json(i) for i in found_images],
+        "collection": [collection_json(c) for c in found.collections],
+        "container": [container_json(c) for c in found.containers],
+        "image": [image_json(i) for i in found.images],
     }
 
 

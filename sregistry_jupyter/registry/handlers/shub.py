@@ -18,15 +18,15 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import ColumnElement, select
-from sqlalchemy.orm import Session, contains_eager, joinedload
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from .. import credentials, signing
 from ..access import ANONYMOUS, Action, Principal, visible_collections
 from ..errors import CredentialRequired, Forbidden, InvalidInput, NotFound, RegistryError, TooLarge, Unauthorized
 from ..names import is_digest, validate_digest
-from ..orm import Collection, Container, Image, Tag
-from ..services import collections, hmac_auth, images
+from ..orm import Collection, Image, Tag
+from ..services import collections, hmac_auth, images, search
 from .base import BaseHandler
 from .multipart_form import FORM_OVERHEAD, MultipartReader, Part, boundary_of
 from .serialize import when
@@ -42,26 +42,6 @@ SIGNED_KINDS = {"GET": "pull", "DELETE": "delete"}
 
 def image_path(collection: str, container: str, digest: str) -> str:
     return f"{collection}/{container}@{digest}"
-
-
-# Queries for listings and searches: only tags in collections the caller may see.
-
-
-def visible_tags(session: Session, principal: Principal, *conditions: ColumnElement[bool]) -> list[Tag]:
-    query = (
-        select(Tag)
-        .join(Tag.container)
-        .join(Container.collection)
-        .where(visible_collections(principal), *conditions)
-        .options(contains_eager(Tag.container).contains_eager(Container.collection), joinedload(Tag.image))
-        .order_by(Collection.name, Container.name, Tag.name, Tag.arch)
-    )
-    return list(session.scalars(query).unique())
-
-
-def containing(text: str) -> str:
-    """A LIKE pattern matching ``text`` anywhere, with the wildcards in it escaped."""
-    return "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def uri_of(tag: Tag) -> str:
@@ -119,12 +99,16 @@ def container_ref(tag: Tag, base: str) -> dict[str, Any]:
     }
 
 
-def search_json(tag: Tag, base: str) -> dict[str, Any]:
+def search_json(tag: search.TagRow, base: str) -> dict[str, Any]:
     return {
-        **container_ref(tag, base),
-        "collection": tag.container.collection.name,
-        "version": tag.image.digest,
-        "add_date": when(tag.image.uploaded_at),
+        "id": tag.image_id,
+        "name": tag.container,
+        "tag": tag.tag,
+        "uri": tag.uri,
+        "detail": f"{base}/api/container/{tag.uri}",
+        "collection": tag.collection,
+        "version": tag.digest,
+        "add_date": when(tag.uploaded_at),
     }
 
 
@@ -132,7 +116,7 @@ def collection_listing(session: Session, principal: Principal, base: str) -> dic
     """Every visible collection with its containers; ``next`` is null because the client re-fetches it."""
     rows = session.scalars(select(Collection).where(visible_collections(principal)).order_by(Collection.name)).all()
     tags: dict[int, list[Tag]] = {row.id: [] for row in rows}
-    for tag in unique_by_uri(visible_tags(session, principal)):
+    for tag in unique_by_uri(search.visible_tags(session, principal, limit=None)):
         tags[tag.container.collection_id].append(tag)
     results = [
         {
@@ -149,7 +133,7 @@ def collection_listing(session: Session, principal: Principal, base: str) -> dic
 
 def collection_detail(session: Session, principal: Principal, name: str, base: str) -> dict[str, Any]:
     collection = collections.get_visible(session, principal, name)
-    tags = unique_by_uri(visible_tags(session, principal, Collection.id == collection.id))
+    tags = unique_by_uri(search.visible_tags(session, principal, Collection.id == collection.id, limit=None))
     return {
         "id": collection.id,
         "name": collection.name,
@@ -163,18 +147,13 @@ def container_search(
     session: Session, principal: Principal, base: str, collection: str | None, name: str, tag: str | None
 ) -> list[dict[str, Any]]:
     """Containers whose collection and name contain the query, in visible collections only."""
-    conditions = [Container.name.like(containing(name), escape="\\")]
-    if collection is not None:
-        conditions.append(Collection.name.like(containing(collection), escape="\\"))
-    if tag is not None:
-        conditions.append(Tag.name == tag)
-    return [search_json(t, base) for t in unique_by_uri(visible_tags(session, principal, *conditions))]
+    return [search_json(t, base) for t in search.shub_container_search(session, principal, collection, name, tag)]
 
 
 def label_search(session: Session, principal: Principal, key: str | None, value: str | None) -> list[dict[str, Any]]:
     """SIF labels of visible tagged images whose key and value contain the query (case-insensitive)."""
     found: dict[tuple[str, str], set[str]] = {}
-    for tag in visible_tags(session, principal):
+    for tag in search.visible_tags(session, principal, limit=None):
         labels = (tag.image.sif or {}).get("labels") or {}
         for label, content in labels.items():
             text = content if isinstance(content, str) else str(content)

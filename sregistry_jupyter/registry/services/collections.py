@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import BigInteger, Select, cast, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from ..access import (
     Action,
@@ -30,7 +30,7 @@ from ..access import (
 )
 from ..errors import Conflict, CredentialRequired, Forbidden, InvalidInput, NotFound
 from ..names import validate_name
-from ..orm import Collection, CollectionMember, Container, Image, Star, Tag, User, utcnow
+from ..orm import Collection, CollectionMember, CollectionUsage, Container, Star, Tag, User, utcnow
 from . import audit
 
 MAX_DESCRIPTION = 10_000
@@ -236,21 +236,17 @@ def delete_collection(session: Session, principal: Principal, name: str) -> None
 
 
 def _summary_query() -> Select:
+    """Collections with their figures: containers and stars counted by index, images and size read from
+    ``CollectionUsage`` (kept by triggers), so a page costs the same whatever the collections hold."""
     containers = select(func.count(Container.id)).where(Container.collection_id == Collection.id).scalar_subquery()
-    images = (
-        select(func.count(Image.id))
-        .join(Container)
-        .where(Container.collection_id == Collection.id, Image.uploaded.is_(True))
-        .scalar_subquery()
-    )
-    size = (
-        select(cast(func.coalesce(func.sum(Image.size), 0), BigInteger))
-        .join(Container)
-        .where(Container.collection_id == Collection.id, Image.uploaded.is_(True))
-        .scalar_subquery()
-    )
     stars = select(func.count(Star.id)).where(Star.collection_id == Collection.id).scalar_subquery()
-    return select(Collection, containers, images, size, stars)
+    return select(
+        Collection,
+        containers,
+        func.coalesce(CollectionUsage.images, 0),
+        cast(func.coalesce(CollectionUsage.size, 0), BigInteger),
+        stars,
+    ).outerjoin(CollectionUsage, CollectionUsage.collection_id == Collection.id)
 
 
 def names_with_role(session: Session, ids: list[int], role: Role = Role.OWNER) -> dict[int, list[str]]:
@@ -313,15 +309,23 @@ def summarise_all(session: Session) -> list[CollectionSummary]:
 
 
 def list_containers(session: Session, collection: Collection) -> list[Container]:
+    """A collection's containers by name, with their tags (and those tags' images) loaded in two queries."""
     return list(
-        session.scalars(select(Container).where(Container.collection_id == collection.id).order_by(Container.name))
+        session.scalars(
+            select(Container)
+            .where(Container.collection_id == collection.id)
+            .order_by(Container.name)
+            .options(selectinload(Container.tags).joinedload(Tag.image))
+        )
     )
 
 
 def get_container(session: Session, collection: Collection, name: str) -> Container:
     validate_name(name, "container name")
     container = session.scalar(
-        select(Container).where(Container.collection_id == collection.id, Container.name == name)
+        select(Container)
+        .where(Container.collection_id == collection.id, Container.name == name)
+        .options(selectinload(Container.tags).joinedload(Tag.image))
     )
     if container is None:
         raise NotFound(f"no container {collection.name}/{name}")
