@@ -17,16 +17,17 @@ from sqlalchemy.orm import Session
 from tornado import iostream
 
 from ..access import Principal
-from ..errors import TooLarge
+from ..context import Registry
+from ..errors import Conflict, InsufficientStorage, RegistryError, TooLarge
 from ..names import validate_digest
 from ..orm import Image
 from ..ranges import parse_range
-from ..services import collections, images
+from ..services import collections, images, uploads
 from ..sif import read_sif_metadata
 from ..storage import BlobInfo, BlobStore
 from .api import ApiHandler
 from .serialize import image_json
-from .streaming import ReceivesBlob, declared_size
+from .streaming import ReceivesBlob, declared_size, storage_errors
 
 READ_CHUNK = 1 << 20
 
@@ -43,8 +44,34 @@ async def commit_blob(
     Both fsync or read the disk, so they run in the executor, never on the event loop.
     """
     loop = asyncio.get_running_loop()
-    blob = await loop.run_in_executor(None, commit, *args)
+    with storage_errors():
+        blob = await loop.run_in_executor(None, commit, *args)
     sif = await loop.run_in_executor(None, sif_metadata, store, blob)
+    return blob, sif
+
+
+async def publish_completion(
+    registry: Registry, completion: uploads.Completion
+) -> tuple[BlobInfo, dict[str, Any] | None]:
+    """Verify and publish an upload session that ``begin_completion`` locked, on the heavy pool.
+
+    A refusal the client can fix by waiting (writers still open, a full disk) reopens the session; any
+    other failure (the bytes do not match their digest) marks it failed, with the reason.
+    """
+    database = registry.database
+    try:
+        with storage_errors():
+            blob = await registry.run_heavy(uploads.verify_and_publish, registry.store, registry.hashes, completion)
+    except (Conflict, InsufficientStorage):
+        await database.write(uploads.reopen, completion.upload_id)
+        raise
+    except RegistryError as error:
+        await database.write(uploads.set_state, completion.upload_id, "failed", error.message)
+        raise
+    except BaseException:
+        await database.write(uploads.set_state, completion.upload_id, "failed", "the upload could not be stored")
+        raise
+    sif = await registry.run_heavy(sif_metadata, registry.store, blob)
     return blob, sif
 
 
