@@ -13,9 +13,11 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from sregistry_jupyter.registry.auth.local import LocalAuthenticator
 from sregistry_jupyter.registry.orm import UploadSession
 from sregistry_jupyter.registry.services.uploads import UploadLimits
 from tests.conftest import blobs_on_disk, uploads_on_disk, wait_for
+from tests.registry.test_sign_in import add_person, signed_in, xsrf_of
 
 TUS = {"Tus-Resumable": "1.0.0"}
 PATCH = {**TUS, "Content-Type": "application/offset+octet-stream"}
@@ -189,3 +191,21 @@ def test_uploads_past_the_quota_and_bad_requests_are_clear_4xx(registry, alice):
     assert bad_length.status_code == 400
     bad_meta = alice.post("/api/v1/uploads", headers={**TUS, "Upload-Length": "6", "Upload-Metadata": "digest !!"})
     assert bad_meta.status_code == 400
+
+
+@pytest.mark.parametrize("registry_settings", [{"authenticator": LocalAuthenticator()}])
+def test_the_web_pages_upload_with_their_session_and_xsrf_header(registry):
+    add_person(registry, "alice")
+    page = signed_in(registry, "alice")
+    data = os.urandom(3000)
+    meta = metadata(collection="lab", container="tool", digest=digest_of(data))
+    headers = {**TUS, "Upload-Length": str(len(data)), "Upload-Metadata": meta}
+    assert page.post("/api/v1/uploads", headers=headers).status_code == 403
+    created = page.post("/api/v1/uploads", headers={**headers, "X-XSRF-Token": xsrf_of(page)})
+    assert created.status_code == 201, created.text
+    url = created.headers["Location"]
+    bare = page.patch(url, headers={**PATCH, "Upload-Offset": "0"}, content=data)
+    assert bare.status_code == 403
+    sent = page.patch(url, headers={**PATCH, "Upload-Offset": "0", "X-XSRF-Token": xsrf_of(page)}, content=data)
+    assert sent.status_code == 204
+    assert outcome(page, url)["state"] == "done"

@@ -22,14 +22,13 @@ from ..access import Action, Principal, visible_collections
 from ..errors import CredentialRequired, InvalidInput, NotFound, TooLarge
 from ..names import validate_digest, validate_name
 from ..orm import Collection, Container, Image, Tag, UploadSession
-from ..ranges import parse_range
 from ..services import collections, images, library, uploads
 from ..signing import sign, verify
 from ..storage import BlobInfo
 from .base import BaseHandler
 from .serialize import when
 from .streaming import ReceivesBlob, declared_size
-from .transfer import Download, commit_blob, publish_completion, storage_errors, stream_blob
+from .transfer import Download, commit_blob, publish_completion, send_blob, storage_errors
 
 log = logging.getLogger("sregistry_jupyter")
 
@@ -386,41 +385,28 @@ class ImageFileHandler(ReceivesImage):
 
     async def send_bytes(self, digest: str, size: int) -> None:
         """The whole image in the response; the library client then reads it as a single stream."""
-        self.set_header("Content-Type", "application/octet-stream")
-        self.set_header("Content-Length", str(size))
-        self.set_header("ETag", f'"{digest}"')
-        await stream_blob(self, self.registry.store, digest, 0, size)
+        await send_blob(self, digest, size)
 
 
 class SignedBlobHandler(LibraryHandler):
-    """The target of download redirects: a capability URL, so no Authorization header is needed."""
+    """The target of download redirects: a capability URL, so no Authorization header is needed. It serves
+    through the one download path, so ranges, ``If-Range``, ``If-None-Match`` and ``HEAD`` work as on
+    every other surface."""
 
     rate_limited = False
 
-    def prepare_blob(self, digest: str) -> tuple[int, int] | None:
+    async def blob(self, digest: str) -> BlobInfo:
         self.check_signature("GET")
-        info = self.registry.store.stat(digest)
+        info = await asyncio.get_running_loop().run_in_executor(None, self.registry.store.stat, digest)
         if info is None:
             raise NotFound("no such blob")
-        self.set_header("Accept-Ranges", "bytes")
-        self.set_header("ETag", f'"{digest}"')
-        self.set_header("Content-Type", "application/octet-stream")
-        span = parse_range(self.request.headers.get("Range"), info.size)
-        if span is None:
-            self.set_header("Content-Length", str(info.size))
-            return 0, info.size - 1
-        self.set_status(206)
-        self.set_header("Content-Range", f"bytes {span[0]}-{span[1]}/{info.size}")
-        self.set_header("Content-Length", str(span[1] - span[0] + 1))
-        return span
+        return info
 
-    def head(self, digest: str) -> None:
-        self.prepare_blob(digest)
-        self.finish()
+    async def head(self, digest: str) -> None:
+        await send_blob(self, digest, (await self.blob(digest)).size)
 
     async def get(self, digest: str) -> None:
-        first, last = self.prepare_blob(digest)
-        await stream_blob(self, self.registry.store, digest, first, last - first + 1)
+        await send_blob(self, digest, (await self.blob(digest)).size)
 
 
 def start_single_upload(

@@ -61,6 +61,8 @@ class OffloadedWrites:
     one is stored: on two cores that roughly halves the CPU time an upload spends on the loop thread.
     At most one batch is being stored and one collected; ``add`` hands back an awaitable when reading must
     wait for storage (Tornado then stops reading the socket), which keeps memory bounded by two batches.
+    Once storing has failed (a full disk), the rest of the body is read and dropped, so that the client
+    receives the refusal instead of a reset connection; ``drain`` raises the failure.
     """
 
     def __init__(self, writer: Sink, batch_size: int = WRITE_BATCH) -> None:
@@ -70,18 +72,30 @@ class OffloadedWrites:
         self._collected = 0
         self._storing: asyncio.Future[None] | None = None
         self._keeping: asyncio.Future[None] | None = None
+        self._failed: Exception | None = None
 
     def add(self, chunk: bytes) -> Awaitable[None] | None:
+        if self._failed is not None:
+            return None
         self._chunks.append(chunk)
         self._collected += len(chunk)
         if self._collected < self.batch_size:
             return None
-        return self._hand_off()
+        return self._hand_off_unless_failed()
 
     async def drain(self) -> None:
         """Store everything received so far; raises what storing raised."""
+        if self._failed is not None:
+            raise self._failed
         await self._hand_off()
         await self._wait_for_storage()
+
+    async def _hand_off_unless_failed(self) -> None:
+        try:
+            await self._hand_off()
+        except Exception as error:
+            self._failed = error
+            self._chunks, self._collected = [], 0
 
     def cancel(self) -> None:
         """Discard the upload, once the batch in flight (whose thread still uses the file) is done.

@@ -12,7 +12,7 @@ the image recorded, so a half-finished upload is never visible.
 
 The state lives in the database and the bytes in the blob store, so any registry process can take any
 request. The protocol is same-origin only (no CORS): the web pages send their session cookie with the
-``X-XSRFToken`` header, everyone else a ``Bearer`` token; each upload belongs to whoever created it.
+``X-XSRF-Token`` header, everyone else a ``Bearer`` token; each upload belongs to whoever created it.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from ..access import Principal
 from ..context import Registry
-from ..errors import CredentialRequired, InvalidInput, RegistryError, TooLarge
+from ..errors import Conflict, CredentialRequired, InvalidInput, RegistryError, TooLarge
 from ..names import validate_digest
 from ..orm import Image, UploadSession
 from ..services import images, uploads
@@ -191,7 +191,9 @@ class UploadHandler(ReceivesBlob, TusHandler):
         upload_id = self.path_args[0]
         self.offset = offset_header(self.request.headers.get("Upload-Offset"), "Upload-Offset")
         length = declared_size(self.request.headers.get("Content-Length"))
-        _, total, _ = await self.read_db(upload_offsets, self.principal, upload_id)
+        received, total, _ = await self.read_db(upload_offsets, self.principal, upload_id)
+        if self.offset != received:
+            raise Conflict(f"the upload holds {received} bytes; continue from that offset")
         if self.offset + length > total:
             raise InvalidInput(f"the upload is {total} bytes; this PATCH would end beyond it")
         etag = await self.write_db(uploads.claim_append, self.principal, upload_id, self.offset)
