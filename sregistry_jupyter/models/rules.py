@@ -28,7 +28,7 @@ MAX_STATS_DAYS = 366
 DEFAULT_SHARE_DAYS = 7
 
 SCOPES = ("read", "write", "admin")
-SORTS = ("name", "-name", "created", "-created", "updated", "-updated")
+SORTS = ("name", "-name", "created", "-created", "updated", "-updated", "size", "-size", "stars", "-stars")
 
 
 def anchored(pattern: str) -> str:

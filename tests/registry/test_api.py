@@ -14,8 +14,10 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
+from sregistry_jupyter.models import rules
 from sregistry_jupyter.registry.names import is_digest
 from sregistry_jupyter.registry.orm import ApiToken, Collection, CollectionMember, Event, User
+from sregistry_jupyter.registry.services import collections
 from tests.registry.test_transfer import IMAGES, digest_of, push
 
 API = "/api/v1"
@@ -137,6 +139,10 @@ def test_pagination_and_bad_paging(registry):
         assert body["message"].startswith(word + " must be"), (params, body)
 
 
+def test_the_documented_sorts_are_the_ones_the_registry_offers():
+    assert set(rules.SORTS) == set(collections.SORTS) | set(collections.SUMMARY_SORTS)
+
+
 def test_search_and_every_sort(registry):
     alice = registry.client(registry.add_user("alice"))
     for name, description in [
@@ -173,10 +179,14 @@ def test_search_and_every_sort(registry):
         "-created": ["axb", "a_b", "bravo", "alpha", "charlie"],
         "updated": ["charlie", "a_b", "axb", "bravo", "alpha"],
         "-updated": ["alpha", "bravo", "axb", "a_b", "charlie"],
+        # Ties (no bytes, no stars) keep the order of creation.
+        "size": ["charlie", "alpha", "a_b", "axb", "bravo"],
+        "-size": ["bravo", "charlie", "alpha", "a_b", "axb"],
+        "-stars": ["charlie", "alpha", "bravo", "a_b", "axb"],
     }
     for sort, order in expected.items():
         assert names_in(registry.client().get(f"{API}/collections", params={"sort": sort})) == order, sort
-    for sort in ("size", "name;drop", "", "NAME"):
+    for sort in ("bytes", "name;drop", "", "NAME", "-size;"):
         body = assert_error(registry.client().get(f"{API}/collections", params={"sort": sort}), 400, "INVALID")
         assert "invalid sort" in body["message"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, Select, cast, func, or_, select, update
+from sqlalchemy import BigInteger, ColumnElement, Select, cast, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -42,6 +42,8 @@ SORTS = {
     "updated": Collection.updated_at.asc(),
     "-updated": Collection.updated_at.desc(),
 }
+# Sorts by a figure of the summary (its column's label in ``_summary_query``).
+SUMMARY_SORTS = {"size": "size", "-size": "size", "stars": "stars", "-stars": "stars"}
 
 
 @dataclass
@@ -244,8 +246,8 @@ def _summary_query() -> Select:
         Collection,
         containers,
         func.coalesce(CollectionUsage.images, 0),
-        cast(func.coalesce(CollectionUsage.size, 0), BigInteger),
-        stars,
+        cast(func.coalesce(CollectionUsage.size, 0), BigInteger).label("size"),
+        stars.label("stars"),
     ).outerjoin(CollectionUsage, CollectionUsage.collection_id == Collection.id)
 
 
@@ -280,8 +282,8 @@ def list_collections(
     limit: int = 20,
 ) -> tuple[list[CollectionSummary], int]:
     """One page of the collections ``principal`` may see, and how many there are in all."""
-    if sort not in SORTS:
-        raise InvalidInput(f"invalid sort {sort!r}: use one of {', '.join(SORTS)}")
+    if sort not in SORTS and sort not in SUMMARY_SORTS:
+        raise InvalidInput(f"invalid sort {sort!r}: use one of {', '.join([*SORTS, *SUMMARY_SORTS])}")
     where = [visible_collections(principal)]
     if query:
         pattern = "%" + query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -294,13 +296,23 @@ def list_collections(
             )
         )
     total = session.scalar(select(func.count(Collection.id)).where(*where)) or 0
-    query = _summary_query().where(*where).order_by(SORTS[sort], Collection.id).offset(offset).limit(limit)
+    if sort in SORTS:
+        order = SORTS[sort]
+    else:
+        figure = _summary_query().selected_columns[SUMMARY_SORTS[sort]]
+        order = figure.desc() if sort.startswith("-") else figure.asc()
+    query = _summary_query().where(*where).order_by(order, Collection.id).offset(offset).limit(limit)
     return _summaries(session, query), total
 
 
 def summarise(session: Session, collection: Collection) -> CollectionSummary:
     (summary,) = _summaries(session, _summary_query().where(Collection.id == collection.id))
     return summary
+
+
+def summaries_where(session: Session, *where: ColumnElement[bool]) -> list[CollectionSummary]:
+    """The summaries of the collections matching ``where``, by name."""
+    return _summaries(session, _summary_query().where(*where).order_by(Collection.name))
 
 
 def summarise_all(session: Session) -> list[CollectionSummary]:
