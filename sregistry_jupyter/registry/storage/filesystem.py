@@ -153,7 +153,7 @@ class FilesystemBlobStore(BlobStore):
         hexdigest = digest_hex(digest)
         return self.blobs_dir / hexdigest[:2] / hexdigest
 
-    def writer(self) -> FilesystemBlobWriter:
+    def writer(self, digest: str | None = None) -> FilesystemBlobWriter:
         return FilesystemBlobWriter(self)
 
     def stat(self, digest: str) -> BlobInfo | None:
@@ -224,7 +224,7 @@ class FilesystemBlobStore(BlobStore):
         self._check_id(upload_id)
         return self.uploads_dir / f"{upload_id}{ASSEMBLY_SUFFIX}"
 
-    def start_assembly(self, upload_id: str, size: int) -> None:
+    def start_assembly(self, upload_id: str, size: int, digest: str | None = None) -> None:
         path = self._assembly_path(upload_id)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
