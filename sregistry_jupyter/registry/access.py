@@ -427,3 +427,9 @@ def visible_collections(principal: Principal) -> ColumnElement[bool]:
         return Collection.private == false()
     member = select(CollectionMember.collection_id).where(CollectionMember.user_id == user.id)
     return or_(Collection.private == false(), Collection.id.in_(member))
+
+
+def may_use_upload(principal: Principal, owner_id: int | None) -> bool:
+    """An upload session is its creator's alone: only they may send its bytes, see it, or end it. Anyone
+    else is told that no such upload exists."""
+    return principal.user is not None and owner_id is not None and principal.user.id == owner_id

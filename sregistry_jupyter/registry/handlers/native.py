@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from ... import models
 from ...models import rules, values
 from ..access import Action
-from . import api, api_teams, docs, transfer
+from . import api, api_teams, docs, transfer, uploads
 
 PREFIX = api.PREFIX
 PLACEHOLDER_RE = re.compile(r"\{(\w+)\}")
@@ -45,6 +45,7 @@ PATH_PARAMS: dict[str, PathParam] = {
     "invitation_id": PathParam(values.RowId, "The invitation's `id`."),
     "code": PathParam(Annotated[str, values.documented("", rules.INVITATION_PATTERN)], "The invitation code."),
     "share_id": PathParam(values.RowId, "The link's `id`."),
+    "upload_id": PathParam(str, "The upload's id, from its `Location`.", "[0-9a-f]{32}"),
     "token": PathParam(Annotated[str, values.documented("", rules.SHARE_PATTERN)], "The link's token."),
 }
 
@@ -838,7 +839,20 @@ OTHER_ROUTES = (
     ),
 )
 
-ROUTES: tuple[Route, ...] = (*USER_ROUTES, *COLLECTION_ROUTES, *IMAGE_ROUTES, *TEAM_ROUTES, *OTHER_ROUTES)
+TUS = "tus 1.0 resumable uploads (core, creation, termination): the tus protocol describes them (handlers/uploads.py)"
+UPLOAD_ROUTES = (
+    Route(f"{PREFIX}/uploads", uploads.UploadsHandler, undocumented=TUS),
+    Route(f"{PREFIX}/uploads/{{upload_id}}", uploads.UploadHandler, undocumented=TUS),
+)
+
+ROUTES: tuple[Route, ...] = (
+    *UPLOAD_ROUTES,
+    *USER_ROUTES,
+    *COLLECTION_ROUTES,
+    *IMAGE_ROUTES,
+    *TEAM_ROUTES,
+    *OTHER_ROUTES,
+)
 
 
 def routes() -> list[tuple[str, type]]:
