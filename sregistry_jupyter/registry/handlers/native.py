@@ -21,6 +21,7 @@ from . import api, api_teams, docs, transfer, uploads
 
 PREFIX = api.PREFIX
 PLACEHOLDER_RE = re.compile(r"\{(\w+)\}")
+TUS = "resumable uploads speak tus 1.0 (https://tus.io/protocols/resumable-upload), as docs/uploads.md describes"
 WRITES = (400, 401, 403, 404, 413)
 READS = (400, 401, 404)
 
@@ -45,8 +46,8 @@ PATH_PARAMS: dict[str, PathParam] = {
     "invitation_id": PathParam(values.RowId, "The invitation's `id`."),
     "code": PathParam(Annotated[str, values.documented("", rules.INVITATION_PATTERN)], "The invitation code."),
     "share_id": PathParam(values.RowId, "The link's `id`."),
-    "upload_id": PathParam(str, "The upload's id, from its `Location`.", "[0-9a-f]{32}"),
     "token": PathParam(Annotated[str, values.documented("", rules.SHARE_PATTERN)], "The link's token."),
+    "upload_id": PathParam(str, "The upload's id, from the `Location` its creation answered.", "[0-9a-f]{32}"),
 }
 
 
@@ -832,6 +833,8 @@ OTHER_ROUTES = (
             ),
         ),
     ),
+    Route("/api/v1/uploads", uploads.UploadsHandler, undocumented=TUS),
+    Route("/api/v1/uploads/{upload_id}", uploads.UploadHandler, undocumented=TUS),
     Route(
         "/api/openapi.json",
         docs.OpenApiHandler,
@@ -839,20 +842,7 @@ OTHER_ROUTES = (
     ),
 )
 
-TUS = "tus 1.0 resumable uploads (core, creation, termination): the tus protocol describes them (handlers/uploads.py)"
-UPLOAD_ROUTES = (
-    Route(f"{PREFIX}/uploads", uploads.UploadsHandler, undocumented=TUS),
-    Route(f"{PREFIX}/uploads/{{upload_id}}", uploads.UploadHandler, undocumented=TUS),
-)
-
-ROUTES: tuple[Route, ...] = (
-    *UPLOAD_ROUTES,
-    *USER_ROUTES,
-    *COLLECTION_ROUTES,
-    *IMAGE_ROUTES,
-    *TEAM_ROUTES,
-    *OTHER_ROUTES,
-)
+ROUTES: tuple[Route, ...] = (*USER_ROUTES, *COLLECTION_ROUTES, *IMAGE_ROUTES, *TEAM_ROUTES, *OTHER_ROUTES)
 
 
 def routes() -> list[tuple[str, type]]:
