@@ -33,6 +33,7 @@ from .catalog import (
     SifPartition,
     Tag,
     TagList,
+    UploadStatus,
 )
 from .errors import ErrorBody, ErrorCode
 from .people import (
@@ -109,6 +110,7 @@ __all__ = [
     "Totals",
     "UpdateCollection",
     "UpdateTeam",
+    "UploadStatus",
     "User",
     "when",
 ]

@@ -116,3 +116,13 @@ class TagList(Answer):
 
 class ImageList(Answer):
     items: list[Image]
+
+
+class UploadStatus(Answer):
+    """Where a resumable (tus) upload stands; ``image`` once it is ``done``."""
+
+    state: str = Field(json_schema_extra={"enum": ["receiving", "verifying", "done", "failed"]})
+    error: str | None = None
+    image: Image | None = None
+    offset: Bytes = 0
+    length: Bytes = 0

@@ -4,6 +4,7 @@ collections."""
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 from pydantic import Field
 
@@ -24,7 +25,7 @@ class TeamRole(enum.StrEnum):
     MEMBER = "member"
 
 
-def one_of(values: type[enum.StrEnum] | tuple[str, ...], description: str | None = None) -> object:
+def one_of(values: type[enum.StrEnum] | tuple[str, ...], description: str | None = None) -> Any:
     """A string documented as one of ``values``, read as any string (a newer registry may add a value)."""
     return documented(description or "", enum=[str(v) for v in values])
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ... import models
 from ..access import Principal
 from ..context import Registry
 from ..errors import Conflict, CredentialRequired, InvalidInput, RegistryError, TooLarge
@@ -97,16 +98,16 @@ def create_upload(
     return uploads.open_session(session, principal, "tus", size, digest, limits, meta=kept).id
 
 
-def upload_status(session: Session, principal: Principal, upload_id: str) -> dict[str, Any]:
+def upload_status(session: Session, principal: Principal, upload_id: str) -> models.UploadStatus:
     upload = uploads.owned_upload(session, principal, upload_id)
     image = session.get(Image, upload.image_id) if upload.image_id else None
-    return {
-        "state": STATES.get(upload.state, "failed"),
-        "error": upload.error,
-        "image": image_model(image).model_dump(mode="json") if image is not None and upload.state == "done" else None,
-        "offset": upload.received,
-        "length": upload.declared_size,
-    }
+    return models.UploadStatus.model_construct(
+        state=STATES.get(upload.state, "failed"),
+        error=upload.error,
+        image=image_model(image) if image is not None and upload.state == "done" else None,
+        offset=upload.received,
+        length=upload.declared_size,
+    )
 
 
 def upload_offsets(session: Session, principal: Principal, upload_id: str) -> tuple[int, int, str]:
