@@ -32,7 +32,7 @@ from .auth.jupyterhub import HubAuthenticator
 from .auth.local import LocalAuthenticator
 from .auth.oauth import GitHubAuthenticator, OIDCAuthenticator
 from .connections import ConnectionLimits, make_server
-from .context import Registry
+from .context import LOCAL_HOSTS, Registry
 from .proxies import TrustedProxies
 from .services.limits import Limiter, Limits, parse_networks
 from .services.uploads import UploadLimits
@@ -103,6 +103,12 @@ class RegistryApp(Application):
     registry_name = Unicode("Singularity Registry", config=True, help="The registry's name, shown on its pages.")
     public_url = Unicode(
         "", config=True, help="The URL clients reach the registry at, when it differs from the request's host."
+    )
+    allowed_hosts = List(
+        Unicode(),
+        config=True,
+        help="Host names the registry answers to when public_url is not set, besides localhost, 127.0.0.1 and "
+        "::1 (generated links use the request's host, so any other host is refused with a 400).",
     )
     trusted_proxies = List(
         Unicode(),
@@ -440,6 +446,7 @@ class RegistryApp(Application):
             authenticator=self.authenticator_class(parent=self),
             limiter=self.make_limiter(),
             trusted_proxies=TrustedProxies.from_config(self.trusted_proxies),
+            allowed_hosts=frozenset([*LOCAL_HOSTS, *(h.lower().strip("[]") for h in self.allowed_hosts)]),
             connection_limits=self.make_connection_limits(),
         )
 

@@ -189,3 +189,15 @@ def test_migrations_match_the_models_and_rerun_cleanly(db_url):
         )
     finally:
         engine.dispose()
+
+
+def test_allowed_hosts_adds_the_names_a_served_registry_answers_to(tmp_path, server_process):
+    server = server_process(
+        "--data-dir", str(tmp_path / "data"), "--RegistryApp.allowed_hosts=['Registry.Example.org']"
+    )
+    named = httpx.get(f"{server.url}/version", headers={"Host": "registry.example.org"})
+    other = httpx.get(f"{server.url}/version", headers={"Host": "elsewhere.example.org"})
+    assert named.status_code == 200
+    assert other.status_code == 400 and "RegistryApp.allowed_hosts" in other.text
+    config = httpx.get(f"{server.url}/assets/config/config.prod.json", headers={"Host": "registry.example.org"})
+    assert config.status_code == 200 and "http://registry.example.org" in config.text
