@@ -27,7 +27,7 @@ from sqlalchemy import create_engine, func, select
 
 from sregistry_jupyter.registry.bookkeeping import FLUSH_INTERVAL
 from sregistry_jupyter.registry.orm import Counter, Event, Image
-from tests.conftest import CLI, pg_database, run_cli, start_process
+from tests.conftest import CLI, free_port, pg_database, run_cli, start_process
 from tests.registry.test_sign_in import hidden_value
 
 SECRET = "several-processes-share-this-secret-key"
@@ -250,3 +250,25 @@ def test_several_processes_share_one_database_and_one_data_folder(shared, proces
     assert counted == len(statuses)
     assert downloads == pulls
     assert events == pulls
+
+
+def test_processes_share_one_port_with_reuse_port(tmp_path):
+    """With ``reuse_port`` a second process binds the port the first holds, and either serves it alone."""
+    data = str(tmp_path / "data")
+    run_cli("init", "--data-dir", data)
+    port = str(free_port())
+    options = ("--data-dir", data, "--port", port, "--RegistryApp.reuse_port=True")
+    first = start_process(*options)
+    try:
+        refused = run_cli("serve", "--data-dir", data, "--port", port, check=False)
+        assert refused.returncode != 0 and "already in use" in refused.stderr + refused.stdout
+        second = start_process(*options)
+        try:
+            assert first.url == second.url
+            assert first.stop() == 0
+            assert {httpx.get(f"{second.url}/version").status_code for _ in range(10)} == {200}
+        finally:
+            second.stop()
+    finally:
+        if first.process.poll() is None:
+            first.stop()
