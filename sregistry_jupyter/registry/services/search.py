@@ -164,18 +164,15 @@ def _complete(session: Session, results: LibraryResults) -> None:
     images = {i.id: i for i in results.images}
     for image in images.values():
         image.container = containers[image.container_id]
-    if found or images:
-        tags = session.execute(
-            select(Tag.container_id, Tag.name, Tag.arch, Tag.image_id).where(
-                or_(Tag.container_id.in_(found), Tag.image_id.in_(images))
-            )
-        )
-        for container_id, name, arch, image_id in tags:
-            tag = TagView(name, arch, image_id)
-            if container_id in found:
-                found[container_id].tags.append(tag)
-            if image_id in images:
-                images[image_id].tags.append(tag)
+    tag_columns = (Tag.container_id, Tag.name, Tag.arch, Tag.image_id)
+    if found:  # two queries rather than one with OR, which no index answers
+        for container_id, name, arch, image_id in session.execute(
+            select(*tag_columns).where(Tag.container_id.in_(found))
+        ):
+            found[container_id].tags.append(TagView(name, arch, image_id))
+    if images:
+        for _, name, arch, image_id in session.execute(select(*tag_columns).where(Tag.image_id.in_(images))):
+            images[image_id].tags.append(TagView(name, arch, image_id))
 
 
 def library_search(
@@ -200,15 +197,19 @@ def library_search(
         .order_by(Collection.name, Container.name)
         .limit(CONTAINERS_LIMIT),
     )
-    matching = or_(
-        Container.id.in_(select(Container.id).where(like(Container.name, value))),
-        Container.collection_id.in_(select(Collection.id).where(like(Collection.name, value))),
+    # The containers that match by their name or their collection's, found first from the names' indexes,
+    # so that only their images are read (by the index on images.container_id), not every image.
+    matching = select(Container.id).where(
+        or_(
+            like(Container.name, value),
+            Container.collection_id.in_(select(Collection.id).where(like(Collection.name, value))),
+        )
     )
     query = (
         select(*IMAGE_COLUMNS)
         .join(Image.container)
         .join(Container.collection)
-        .where(visible, Image.uploaded.is_(True), matching)
+        .where(visible, Image.uploaded.is_(True), Image.container_id.in_(matching))
         .order_by(Collection.name, Container.name, Image.id)
         .limit(IMAGES_LIMIT)
     )
