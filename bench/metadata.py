@@ -141,7 +141,9 @@ def prepare(work: Path, url: str, images: int) -> tuple[str, Seeded]:
     try:
         seeded = seed(engine, images, USER)
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.execute(text("ANALYZE"))
+            # Seeding updated each collection's usage row once per image (its triggers): vacuum the dead rows
+            # away, as autovacuum would soon, so that the run measures the registry rather than the bloat.
+            connection.execute(text("VACUUM ANALYZE" if engine.dialect.name == "postgresql" else "ANALYZE"))
     finally:
         engine.dispose()
     return token, seeded

@@ -27,11 +27,12 @@ from sqlalchemy import create_engine, func, select
 
 from sregistry_jupyter.registry.bookkeeping import FLUSH_INTERVAL
 from sregistry_jupyter.registry.orm import Counter, Event, Image
-from tests.conftest import CLI, pg_database, run_cli, start_process
+from tests.conftest import CLI, free_port, pg_database, run_cli, start_process
 from tests.registry.test_sign_in import hidden_value
 
 SECRET = "several-processes-share-this-secret-key"
-RATE_LIMIT = 30
+RATE_LIMIT = 20
+WINDOW_NEEDED = 40.0  # seconds of a minute's window the rate-limited requests may take
 SPACING = 0.1  # seconds between rate-limited requests: ten in each flush interval, at most
 PASSWORD = "a password for the processes test"
 PART = 5 << 10
@@ -174,7 +175,11 @@ def session_travels(cluster: Cluster) -> None:
 
 
 def spend(cluster: Cluster, token: str, requests: int) -> list[int]:
-    """Statuses of ``requests`` requests with a rate-limited token, round-robin, a little apart."""
+    """Statuses of ``requests`` requests with a rate-limited token, round-robin, a little apart, all in one
+    minute's window (a window that ended midway would give the token a second budget)."""
+    left = 60 - time.time() % 60
+    if left < WINDOW_NEEDED:
+        time.sleep(left + 0.2)
     statuses = []
     for _ in range(requests):
         statuses.append(
@@ -217,7 +222,7 @@ def test_several_processes_share_one_database_and_one_data_folder(shared, proces
             big = pool.submit(multipart_push, cluster, robot)
             tokens = pool.submit(token_travels, cluster, alice)
             sessions = pool.submit(session_travels, cluster)
-            limits = pool.submit(spend, cluster, limited, RATE_LIMIT + 20)
+            limits = pool.submit(spend, cluster, limited, RATE_LIMIT + 15)
             pulls = sum(future.result() for future in pushes)
             for future in [*views, tokens, sessions]:
                 future.result()
@@ -250,3 +255,25 @@ def test_several_processes_share_one_database_and_one_data_folder(shared, proces
     assert counted == len(statuses)
     assert downloads == pulls
     assert events == pulls
+
+
+def test_processes_share_one_port_with_reuse_port(tmp_path):
+    """With ``reuse_port`` a second process binds the port the first holds, and either serves it alone."""
+    data = str(tmp_path / "data")
+    run_cli("init", "--data-dir", data)
+    port = str(free_port())
+    options = ("--data-dir", data, "--port", port, "--RegistryApp.reuse_port=True")
+    first = start_process(*options)
+    try:
+        refused = run_cli("serve", "--data-dir", data, "--port", port, check=False)
+        assert refused.returncode != 0 and "already in use" in refused.stderr + refused.stdout
+        second = start_process(*options)
+        try:
+            assert first.url == second.url
+            assert first.stop() == 0
+            assert {httpx.get(f"{second.url}/version").status_code for _ in range(10)} == {200}
+        finally:
+            second.stop()
+    finally:
+        if first.process.poll() is None:
+            first.stop()

@@ -15,8 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
 
+from sregistry_jupyter.registry import db
 from sregistry_jupyter.registry.orm import (
     Blob,
     Collection,
@@ -28,6 +29,7 @@ from sregistry_jupyter.registry.orm import (
     User,
 )
 from sregistry_jupyter.registry.services.limits import Limiter, Limits
+from tests.conftest import pg_database
 from tests.registry.test_transfer import push
 
 WHEN = dt.datetime(2026, 1, 1)
@@ -205,3 +207,19 @@ def test_a_container_deleted_by_the_database_cascade_takes_its_images_off(regist
         session.execute(Container.__table__.delete().where(Container.name == "two"))
         session.commit()
     assert usage_is_exact(registry) == {"lab": (1, 10)}
+
+
+def test_postgresql_answers_name_searches_from_the_trigram_index():
+    """``LIKE '%x%'`` on names can use the trigram indexes (the planner told to avoid table scans, as it
+    does by itself once the tables are large)."""
+    for url in pg_database():
+        engine = db.make_engine(url)
+        try:
+            db.upgrade(engine)
+            with engine.connect() as connection:
+                connection.execute(text("SET enable_seqscan = off"))
+                for table in ("containers", "collections"):
+                    plan = connection.execute(text(f"EXPLAIN SELECT id FROM {table} WHERE name LIKE '%avocado%'"))
+                    assert f"ix_{table}_name_trgm" in " ".join(row[0] for row in plan)
+        finally:
+            engine.dispose()
