@@ -91,3 +91,16 @@ def test_pulls_keep_working_when_the_bookkeeping_cannot_be_written(registry, pus
     registry.flush()
     listed = alice.get(IMAGES).json()["items"]
     assert listed[0]["downloads"] >= 4
+
+
+@pytest.mark.parametrize("surface", ["native", "share", "shub", "library"])
+def test_bytes_lost_from_the_store_are_a_404_that_says_so(registry, pushed, surface, caplog):
+    alice, _, digest = pushed
+    client, url = surface_url(registry, alice, surface)
+    assert registry.context.store.delete(digest)
+
+    lost = client.get(url)
+
+    assert lost.status_code == 404, lost.text
+    assert "missing" in lost.text and "staff" in lost.text
+    assert any(digest in record.getMessage() for record in caplog.records)

@@ -29,7 +29,7 @@ from ..storage import BlobInfo
 from .base import BaseHandler
 from .serialize import when
 from .streaming import ReceivesBlob, declared_size
-from .transfer import Download, commit_blob, publish_completion, send_blob, storage_errors
+from .transfer import Download, commit_blob, missing_blob, publish_completion, send_blob, storage_errors
 
 log = logging.getLogger("sregistry_jupyter")
 
@@ -400,7 +400,7 @@ class SignedBlobHandler(LibraryHandler):
         self.check_signature("GET")
         info = await asyncio.get_running_loop().run_in_executor(None, self.registry.store.stat, digest)
         if info is None:
-            raise NotFound("no such blob")
+            raise missing_blob(digest)
         return info
 
     async def head(self, digest: str) -> None:

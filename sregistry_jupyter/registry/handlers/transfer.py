@@ -9,6 +9,7 @@ match. Downloads stream the blob in large chunks and honour ``Range``, ``HEAD`` 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,7 @@ from tornado import iostream
 from ... import models
 from ..access import Principal
 from ..context import Registry
-from ..errors import Conflict, InsufficientStorage, RegistryError, TooLarge
+from ..errors import Conflict, InsufficientStorage, NotFound, RegistryError, TooLarge
 from ..names import validate_digest
 from ..orm import Image
 from ..ranges import parse_range
@@ -32,6 +33,7 @@ from .serialize import image_model
 from .streaming import ReceivesBlob, declared_size, storage_errors
 
 READ_CHUNK = 1 << 20
+log = logging.getLogger("sregistry_jupyter")
 
 
 def sif_metadata(store: BlobStore, blob: BlobInfo) -> dict[str, Any] | None:
@@ -225,15 +227,30 @@ async def send_blob(
     await stream_blob(handler, handler.registry.store, digest, first, last - first + 1)
 
 
+def missing_blob(digest: str) -> NotFound:
+    """The refusal for a blob the registry vouched for (a record, a signed link) that the store has lost."""
+    log.error("the blob %s is recorded but missing from the blob store", digest)
+    return NotFound("the stored bytes of this image are missing; the registry's staff can restore them")
+
+
 async def stream_blob(handler: BaseHandler, store: BlobStore, digest: str, offset: int, length: int) -> None:
     """Write ``length`` bytes of a blob, reading each chunk off the event loop and waiting for it to drain,
-    so memory stays flat and a slow disk never stalls other requests."""
+    so memory stays flat and a slow disk never stalls other requests.
+
+    A blob the database records but the store has lost is the staff's to restore: the caller gets a 404
+    that says so (before any byte is sent) and the log an error naming the digest.
+    """
     loop = asyncio.get_running_loop()
     chunks = store.read(digest, offset, length, READ_CHUNK)
     try:
-        while (chunk := await loop.run_in_executor(None, next, chunks, None)) is not None:
+        try:
+            chunk = await loop.run_in_executor(None, next, chunks, None)
+        except FileNotFoundError:
+            raise missing_blob(digest) from None
+        while chunk is not None:
             handler.write(chunk)
             await handler.flush()
+            chunk = await loop.run_in_executor(None, next, chunks, None)
         await handler.finish()
     except iostream.StreamClosedError:
         return
