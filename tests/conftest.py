@@ -216,8 +216,7 @@ def open_context(db_url: str, data_dir: Path, lock_wait: float = db.LOCK_WAIT, *
         session_factory=db.make_session_factory(engine),
         store=store,
         secret_key=SECRET,
-        name="Test Registry",
-        **settings,
+        **{"name": "Test Registry", **settings},
     )
 
 
