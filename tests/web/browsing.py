@@ -163,4 +163,3 @@ def open_page(browser: Browser, base_url: str) -> Iterator[WebPage]:
         yield web
     finally:
         context.close()
-

@@ -62,9 +62,8 @@ def account_page(session: Session, principal: Principal, query: str, at: Pager) 
     return AccountPage(accounts, at.of(total), allowed(StaffAction.DISABLE_USER), allowed(StaffAction.GRANT_STAFF))
 
 
-class UsersPage(PageHandler):
-    async def get(self) -> None:
-        await self.show()
+class UsersShowing(PageHandler):
+    """Shows the users page, with the outcome of a form when there is one."""
 
     async def show(
         self, *, notice: str | None = None, error: str | None = None, token: str | None = None, status: int = 200
@@ -85,7 +84,12 @@ class UsersPage(PageHandler):
         )
 
 
-class UserFormPage(UsersPage):
+class UsersPage(UsersShowing):
+    async def get(self) -> None:
+        await self.show()
+
+
+class UserFormPage(UsersShowing):
     """A form of the users page: one service call, then the users page again with its outcome."""
 
     async def submit(self, form: dict[str, str], *args: str) -> None:

@@ -115,12 +115,8 @@ NOTICES = {
 }
 
 
-class TeamPage(PageHandler):
-    """A team: its owners and members, and what the viewer may do."""
-
-    async def get(self, name: str) -> None:
-        notice = NOTICES.get(self.get_query_argument("done", ""))
-        await self.show(name, notice=notice)
+class TeamShowing(PageHandler):
+    """Shows a team's page: its owners and members, and what the viewer may do."""
 
     async def show(
         self,
@@ -145,7 +141,13 @@ class TeamPage(PageHandler):
         )
 
 
-class TeamFormPage(TeamPage):
+class TeamPage(TeamShowing):
+    async def get(self, name: str) -> None:
+        notice = NOTICES.get(self.get_query_argument("done", ""))
+        await self.show(name, notice=notice)
+
+
+class TeamFormPage(TeamShowing):
     """Base of the forms a team page posts: each does one service call, then shows the team again."""
 
     done = "updated"
