@@ -17,7 +17,7 @@ from .. import __version__
 from .access import Role, TeamRole
 from .handlers.api import MAX_PAGE, PREFIX
 from .names import ARCH_RE, DIGEST_RE, NAME_MAX, NAME_RE, TAG_RE, USERNAME_RE
-from .services.collections import MAX_DESCRIPTION, SORTS
+from .services.collections import MAX_DESCRIPTION, SORTS, SUMMARY_SORTS
 from .services.shares import DEFAULT_DAYS, SHARE_RE
 from .services.stats import MAX_DAYS
 from .services.teams import INVITATION_RE, TEAM_NAME_MAX
@@ -524,7 +524,7 @@ def collection_paths() -> dict[str, Schema]:
                     ),
                     query(
                         "sort",
-                        {"type": "string", "enum": list(SORTS), "default": "name"},
+                        {"type": "string", "enum": [*SORTS, *SUMMARY_SORTS], "default": "name"},
                         "Order; a leading `-` reverses it.",
                     ),
                     *PAGING,

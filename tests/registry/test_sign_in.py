@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from sregistry_jupyter.registry.auth import passwords
 from sregistry_jupyter.registry.auth.local import LocalAuthenticator
-from sregistry_jupyter.registry.handlers.pages import safe_next
+from sregistry_jupyter.registry.handlers.pages.base import safe_next
 from sregistry_jupyter.registry.orm import Event, User, utcnow
 from sregistry_jupyter.registry.services import users
 from tests.conftest import CLI

@@ -1,18 +1,17 @@
 """Driving the registry's web pages in Debian's Chromium, the way a person would, with the checks every
 page must pass wherever a test goes:
 
-- axe-core (npm, installed by ``run-tests`` into ``.cache/npm``) runs in the page after each visit, and a
-  serious or critical violation fails the test, at desktop width and at 375 px;
+- axe-core (npm, installed by ``run-tests`` into ``.cache/npm``) runs in every page once it has loaded
+  (``watch_accessibility``), and again on demand at desktop width and at 375 px (``WebPage.check``); a
+  serious or critical violation fails the test;
 - nothing is logged to the console as an error, no script throws, and the page asks nothing of any host
   but the registry (every other request is refused and reported);
 - each page can be saved as a screenshot into ``$SREGISTRY_SCREENSHOT_DIR`` (how ``docs/screenshots`` is made).
-
-axe is evaluated through the DevTools protocol, which the page's Content-Security-Policy does not govern,
-so the pages are checked under the very policy they are served with.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -21,23 +20,54 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Response, Route
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Request, Response, Route
 
 from tests.registry.test_sign_in import PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE_SCRIPT = ROOT / ".cache" / "npm" / "node_modules" / "axe-core" / "axe.min.js"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"]
 SCREENSHOT_DIR_VARIABLE = "SREGISTRY_SCREENSHOT_DIR"
 BLOCKING_IMPACTS = ("serious", "critical")
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 375, "height": 740}
 
 
+# Runs axe once each page has loaded and reports what it finds to the test (``watch_accessibility``);
+# ``window.__axeDone`` lets a later check wait for it, since axe runs one audit at a time.
+AUTORUN = """
+window.addEventListener("load", () => {
+  window.__axeDone = new Promise((resolve) => setTimeout(resolve, 50))
+    .then(() => window.axe.run(document, {resultTypes: ["violations"]}))
+    .then((result) => window.__reportAxe(location.href, result.violations
+      .filter((v) => %s.includes(v.impact))
+      .map((v) => ({id: v.id, impact: v.impact, help: v.help,
+                    nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" "))}))))
+    .catch((error) => window.__reportAxe(location.href, [{id: "axe-failed", impact: "critical", help: String(error)}]));
+});
+"""
+
+
 def axe_source() -> str:
     assert AXE_SCRIPT.is_file(), f"axe-core is missing at {AXE_SCRIPT}: run ./run-tests once to install it"
     return AXE_SCRIPT.read_text()
+
+
+def watch_accessibility(context: BrowserContext, found: list[str]) -> None:
+    """Run axe-core in every page ``context`` loads, once it has loaded, and add each serious or critical
+    violation to ``found``. The script is injected by the DevTools protocol, which the page's
+    Content-Security-Policy does not govern, so the page is audited under the policy it is served with."""
+
+    def report(source: dict, url: str, violations: list[dict]) -> None:
+        found.extend(f"{url}: {violation}" for violation in violations)
+
+    context.expose_binding("__reportAxe", report)
+    context.add_init_script(script=axe_source() + AUTORUN % json.dumps(list(BLOCKING_IMPACTS)))
+
+
+def settle_accessibility(page: Page) -> None:
+    """Wait for the audit of the page that is open to finish, so that its findings are in."""
+    if not page.is_closed():
+        page.evaluate("() => window.__axeDone")
 
 
 @dataclass
@@ -46,10 +76,10 @@ class WebPage:
 
     page: Page
     base_url: str
-    axe: str
     console_errors: list[str] = field(default_factory=list)
     outside_requests: list[str] = field(default_factory=list)
     expected_failures: list[str] = field(default_factory=list)
+    inaccessible: list[str] = field(default_factory=list)
 
     def on_console(self, message: ConsoleMessage) -> None:
         if message.type != "error":
@@ -86,10 +116,9 @@ class WebPage:
 
     def violations(self) -> list[dict]:
         """axe-core's serious and critical findings on the page as it is now."""
-        if not self.page.evaluate("typeof window.axe !== 'undefined'"):
-            self.page.evaluate(self.axe)
         found = self.page.evaluate(
             """async () => {
+                await window.__axeDone;
                 const result = await window.axe.run(document, {resultTypes: ["violations"]});
                 return result.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
                     nodes: v.nodes.slice(0, 5).map(n => n.target.join(" "))}));
@@ -123,6 +152,8 @@ class WebPage:
         return path
 
     def assert_clean(self) -> None:
+        settle_accessibility(self.page)
+        assert not self.inaccessible, self.inaccessible
         assert not self.console_errors, self.console_errors
         assert not self.outside_requests, f"requests left the machine: {self.outside_requests}"
 
@@ -155,11 +186,13 @@ def open_page(browser: Browser, base_url: str) -> Iterator[WebPage]:
     """A fresh browser context (no cookies) with one tab on the registry at ``base_url``."""
     context = browser.new_context(viewport=DESKTOP, base_url=base_url)
     page = context.new_page()
-    web = WebPage(page, base_url, axe_source())
+    web = WebPage(page, base_url)
+    watch_accessibility(context, web.inaccessible)
     context.route("**/*", web.route)
     page.on("console", web.on_console)
     page.on("pageerror", lambda error: web.console_errors.append(f"uncaught: {error}"))
     try:
         yield web
+        web.assert_clean()
     finally:
         context.close()

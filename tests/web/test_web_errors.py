@@ -88,9 +88,9 @@ def test_failures_are_pages_for_browsers_and_json_for_programs(registry, monkeyp
     assert answer.json() == {"code": "INTERNAL", "message": "internal error; the registry log has details"}
 
 
-def test_the_error_pages_in_a_browser(registry, tab):
+def test_the_error_pages_in_a_browser(registry, fresh_tab):
     add_person(registry, "alice")
-    visitor = tab()
+    visitor = fresh_tab()
     visitor.goto("/collections/nothing/like/this", status=404)
     assert visitor.page.title().startswith("404")
     assert "There is no page at this address" in visitor.text_of("main")

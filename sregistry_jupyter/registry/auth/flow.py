@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import SignInFailed
-from ..handlers.pages import safe_next
+from ..handlers.pages.base import safe_next
 
 if TYPE_CHECKING:
     from ..handlers.base import BaseHandler

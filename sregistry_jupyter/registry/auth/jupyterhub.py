@@ -41,7 +41,7 @@ from traitlets import Bool, Enum, Float, Unicode, default
 from ..access import Identity, Principal, Via
 from ..errors import Conflict, Forbidden, InvalidInput, RegistryError, SignInFailed
 from ..handlers.base import BaseHandler
-from ..handlers.pages import PageHandler
+from ..handlers.pages.base import PageHandler
 from ..orm import User, UserIdentity
 from ..tokens import SCOPES
 from . import sessions

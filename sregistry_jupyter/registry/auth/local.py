@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..access import Identity, Principal
-from ..handlers.pages import PageHandler, safe_next
+from ..handlers.pages.base import PageHandler, safe_next
 from ..orm import User
 from ..services import audit
 from . import passwords, sessions

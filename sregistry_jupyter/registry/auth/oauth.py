@@ -30,7 +30,7 @@ from traitlets import Set, Unicode, default
 from ..access import Identity
 from ..errors import InvalidInput, RegistryError, SignInFailed
 from ..handlers.base import BaseHandler
-from ..handlers.pages import PageHandler
+from ..handlers.pages.base import PageHandler
 from . import sessions
 from .base import Authenticator
 from .flow import Flow, remember_flow, return_path, take_flow

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, Select, cast, func, or_, select, update
+from sqlalchemy import BigInteger, ColumnElement, Select, cast, func, literal_column, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -42,6 +42,8 @@ SORTS = {
     "updated": Collection.updated_at.asc(),
     "-updated": Collection.updated_at.desc(),
 }
+# Sorts by a figure of the summary (its column's label in ``_summary_query``).
+SUMMARY_SORTS = {"size": "size", "-size": "size", "stars": "stars", "-stars": "stars"}
 
 
 @dataclass
@@ -250,7 +252,7 @@ def _summary_query() -> Select:
         .scalar_subquery()
     )
     stars = select(func.count(Star.id)).where(Star.collection_id == Collection.id).scalar_subquery()
-    return select(Collection, containers, images, size, stars)
+    return select(Collection, containers, images, size.label("size"), stars.label("stars"))
 
 
 def names_with_role(session: Session, ids: list[int], role: Role = Role.OWNER) -> dict[int, list[str]]:
@@ -284,8 +286,8 @@ def list_collections(
     limit: int = 20,
 ) -> tuple[list[CollectionSummary], int]:
     """One page of the collections ``principal`` may see, and how many there are in all."""
-    if sort not in SORTS:
-        raise InvalidInput(f"invalid sort {sort!r}: use one of {', '.join(SORTS)}")
+    if sort not in SORTS and sort not in SUMMARY_SORTS:
+        raise InvalidInput(f"invalid sort {sort!r}: use one of {', '.join([*SORTS, *SUMMARY_SORTS])}")
     where = [visible_collections(principal)]
     if query:
         pattern = "%" + query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -298,13 +300,23 @@ def list_collections(
             )
         )
     total = session.scalar(select(func.count(Collection.id)).where(*where)) or 0
-    query = _summary_query().where(*where).order_by(SORTS[sort], Collection.id).offset(offset).limit(limit)
+    if sort in SORTS:
+        order = SORTS[sort]
+    else:
+        label = literal_column(SUMMARY_SORTS[sort])
+        order = label.desc() if sort.startswith("-") else label.asc()
+    query = _summary_query().where(*where).order_by(order, Collection.id).offset(offset).limit(limit)
     return _summaries(session, query), total
 
 
 def summarise(session: Session, collection: Collection) -> CollectionSummary:
     (summary,) = _summaries(session, _summary_query().where(Collection.id == collection.id))
     return summary
+
+
+def summaries_where(session: Session, *where: ColumnElement[bool]) -> list[CollectionSummary]:
+    """The summaries of the collections matching ``where``, by name."""
+    return _summaries(session, _summary_query().where(*where).order_by(Collection.name))
 
 
 def summarise_all(session: Session) -> list[CollectionSummary]:

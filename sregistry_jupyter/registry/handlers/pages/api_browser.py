@@ -153,4 +153,4 @@ class ApiBrowserPage(PageHandler):
 
 
 def routes() -> list[tuple[str, type]]:
-    return [(r"/api/browse", ApiBrowserPage)]
+    return [(r"/api/?", ApiBrowserPage)]

@@ -1,10 +1,15 @@
-"""What every HTML page shares: sessions only (never API tokens), the XSRF check on every form, the
-security headers, the terms of service, and errors rendered as pages in the site's layout.
+"""What every HTML page shares: sessions only (never API tokens), the form XSRF check, the layout's
+template namespace, and errors rendered as pages.
+
+Pages know a person only by their session cookie, never by an API token, so a token leaked into a
+browser cannot drive the pages. Every form posts a hidden ``_xsrf`` field that must match the
+``_xsrf`` cookie; a page refuses the form before doing anything else when it does not. Pages work
+without JavaScript: every action is a plain form, and errors are rendered as pages, not JSON.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import json
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -16,9 +21,18 @@ from ...auth import sessions
 from ...errors import Forbidden, InvalidInput
 from ..base import BaseHandler, storable
 from ..security import set_page_headers
+from . import format
 
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 ERROR_TITLES = {400: "That did not work", 403: "Not allowed", 404: "Not found", 405: "Not allowed here"}
+# The main navigation: (link, label, section); a page's section is the first segment of its path.
+NAV_LINKS = (
+    ("/collections", "Collections", "collections"),
+    ("/teams", "Teams", "teams"),
+    ("/plots", "Usage", "plots"),
+    ("/api", "API", "api"),
+    ("/help", "Docs", "help"),
+)
 
 
 def safe_next(value: str | None, default: str = "/") -> str:
@@ -42,6 +56,15 @@ def terms_url(next_url: str) -> str:
 def remote_name(registry_name: str) -> str:
     """The name suggested for this registry in ``apptainer remote add``."""
     return "-".join(registry_name.lower().split()) or "registry"
+
+
+def sregistry_config(base: str, username: str, token: str | None) -> str:
+    """The ``~/.sregistry`` file sregistry-cli reads, with the new token when there is one."""
+    value = {
+        "SREGISTRY_CLIENT": "registry",
+        "registry": {"base": base, "username": username, "token": token or "<paste your token>"},
+    }
+    return json.dumps(value, indent=2)
 
 
 class PageHandler(BaseHandler):
@@ -84,6 +107,15 @@ class PageHandler(BaseHandler):
             xsrf=sessions.xsrf_value(self),
             login_url=self.sign_in_url(here),
             password_url=getattr(self.registry.authenticator, "password_url", None),
+            nav_links=NAV_LINKS,
+            section=self.request.path.strip("/").split("/")[0],
+            search_query=self.get_query_argument("q", "") if self.request.path == "/collections" else "",
+            human_size=format.human_size,
+            ago=format.ago,
+            until=format.until,
+            stamp=format.stamp,
+            short_digest=format.short_digest,
+            plural=format.plural,
             may_staff=decide_staff(self.principal, StaffAction.LIST_USERS),
         )
         return namespace
@@ -132,40 +164,12 @@ class PageHandler(BaseHandler):
         """Handle a form whose XSRF value has been checked; pages without forms refuse posts."""
         raise web.HTTPError(405)
 
+    def page_number(self) -> int:
+        """The ``page`` query argument; anything but a positive number is the first page."""
+        raw = self.get_query_argument("page", "1")
+        return max(1, min(int(raw), 1_000_000)) if raw.isdigit() else 1
+
     def send_error_body(self, status: int, code: str, message: str) -> None:
         """Errors are pages too."""
         title = ERROR_TITLES.get(status, "Something went wrong")
         self.render("error.html", status=status, title=title, message=message)
-
-
-@dataclass(frozen=True)
-class Pager:
-    """Where a list page is: its 1-based page number, page size and the number of matching rows."""
-
-    page: int
-    per_page: int
-    total: int = 0
-
-    @property
-    def offset(self) -> int:
-        return (self.page - 1) * self.per_page
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-    def of(self, total: int) -> Pager:
-        return replace(self, total=total)
-
-    def link(self, path: str, arguments: dict[str, str], page: int) -> str:
-        """The URL of ``page`` of this list, keeping the list's other arguments (filters, search)."""
-        kept = {name: value for name, value in arguments.items() if value and name != "page"}
-        return path + "?" + urlencode({**kept, "page": page})
-
-
-def pager(handler: web.RequestHandler, per_page: int) -> Pager:
-    """The page a list was asked for (``?page=N``); anything but a positive number is the first page, and a
-    page past the end comes back empty with a link to the first."""
-    raw = handler.get_query_argument("page", "1")
-    page = int(raw) if raw.isdigit() and 0 < len(raw) <= 6 else 1
-    return Pager(max(page, 1), per_page)

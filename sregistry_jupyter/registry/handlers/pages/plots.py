@@ -51,7 +51,6 @@ class PlotsPage(PageHandler):
             days=days,
             choices=DAYS,
             figures={name: figure.to_json() for name, figure in drawn.items()},
-            human_size=figures.human_size,
         )
 
 

@@ -15,8 +15,10 @@ from ...access import Identity, Principal, StaffAction, decide_staff
 from ...errors import Conflict, Forbidden, InvalidInput, NotFound
 from ...orm import Event
 from ...services import audit, staff
+from ...services.browse import Page
 from ...tokens import SCOPES
-from .base import PageHandler, Pager, pager
+from .base import PageHandler
+from .listing import page_links
 
 EVENTS_PER_PAGE = 50
 USERS_PER_PAGE = 50
@@ -26,12 +28,12 @@ REFUSALS = (Conflict, Forbidden, InvalidInput, NotFound)
 @dataclass(frozen=True)
 class EventPage:
     events: list[Event]
-    pager: Pager
+    page: Page
 
 
-def event_page(session: Session, principal: Principal, wanted: audit.EventFilter, at: Pager) -> EventPage:
-    events, total = audit.list_events(session, principal, wanted, offset=at.offset, limit=at.per_page)
-    return EventPage(events, at.of(total))
+def event_page(session: Session, principal: Principal, wanted: audit.EventFilter, at: Page) -> EventPage:
+    events, total = audit.list_events(session, principal, wanted, offset=at.offset, limit=at.size)
+    return EventPage(events, Page(at.number, at.size, total))
 
 
 class AuditPage(PageHandler):
@@ -39,8 +41,17 @@ class AuditPage(PageHandler):
         self.require_person()
         arguments = {name: self.get_query_argument(name, "").strip() for name in ("user", "collection", "kind")}
         wanted = audit.EventFilter(**arguments)
-        found = await self.read_db(event_page, self.principal, wanted, pager(self, EVENTS_PER_PAGE))
-        self.render("staff_audit.html", found=found, wanted=wanted, arguments=arguments, kinds=list(audit.KINDS))
+        found = await self.read_db(event_page, self.principal, wanted, Page(self.page_number(), EVENTS_PER_PAGE, 0))
+        self.render(
+            "staff_audit.html",
+            found=found,
+            wanted=wanted,
+            arguments=arguments,
+            kinds=list(audit.KINDS),
+            page=found.page,
+            links=page_links("/staff/audit", arguments, found.page),
+            noun="event",
+        )
 
 
 @dataclass(frozen=True)
@@ -48,18 +59,20 @@ class AccountPage:
     """One page of accounts, and which of them the viewer may disable and make staff (by user id)."""
 
     accounts: list[staff.Account]
-    pager: Pager
+    page: Page
     may_disable: frozenset[int]
     may_grant_staff: frozenset[int]
 
 
-def account_page(session: Session, principal: Principal, query: str, at: Pager) -> AccountPage:
-    accounts, total = staff.list_accounts(session, principal, query=query, offset=at.offset, limit=at.per_page)
+def account_page(session: Session, principal: Principal, query: str, at: Page) -> AccountPage:
+    accounts, total = staff.list_accounts(session, principal, query=query, offset=at.offset, limit=at.size)
 
     def allowed(action: StaffAction) -> frozenset[int]:
         return frozenset(a.user.id for a in accounts if decide_staff(principal, action, Identity.of(a.user)))
 
-    return AccountPage(accounts, at.of(total), allowed(StaffAction.DISABLE_USER), allowed(StaffAction.GRANT_STAFF))
+    return AccountPage(
+        accounts, Page(at.number, at.size, total), allowed(StaffAction.DISABLE_USER), allowed(StaffAction.GRANT_STAFF)
+    )
 
 
 class UsersShowing(PageHandler):
@@ -70,7 +83,7 @@ class UsersShowing(PageHandler):
     ) -> None:
         self.require_person()
         query = self.get_query_argument("q", "").strip()
-        found = await self.read_db(account_page, self.principal, query, pager(self, USERS_PER_PAGE))
+        found = await self.read_db(account_page, self.principal, query, Page(self.page_number(), USERS_PER_PAGE, 0))
         self.set_status(status)
         self.render(
             "staff_users.html",
@@ -81,6 +94,9 @@ class UsersShowing(PageHandler):
             token=token,
             scopes=SCOPES,
             may_create_robot=decide_staff(self.principal, StaffAction.CREATE_ROBOT),
+            page=found.page,
+            links=page_links("/staff/users", {"q": query}, found.page),
+            noun="account",
         )
 
 

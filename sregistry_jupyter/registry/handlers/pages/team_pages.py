@@ -8,6 +8,7 @@ exists only on the page that made it: the registry keeps nothing but its hash.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
@@ -18,7 +19,9 @@ from ...errors import Conflict, Forbidden, InvalidInput, NotFound
 from ...names import row_id
 from ...orm import Invitation, Team
 from ...services import teams
-from .base import PageHandler, Pager, pager
+from ...services.browse import Page
+from .base import PageHandler
+from .listing import page_links
 
 TEAMS_PER_PAGE = 50
 MEMBERS_PER_PAGE = 50
@@ -33,13 +36,13 @@ def team_path(name: str) -> str:
 @dataclass(frozen=True)
 class TeamList:
     rows: list[teams.TeamSummary]
-    pager: Pager
+    page: Page
     may_create: bool
 
 
-def team_list(session: Session, principal: Principal, wanted: Pager) -> TeamList:
-    rows, total = teams.list_team_page(session, principal, offset=wanted.offset, limit=wanted.per_page)
-    return TeamList(rows, wanted.of(total), can(session, principal, Action.CREATE_TEAM))
+def team_list(session: Session, principal: Principal, wanted: Page) -> TeamList:
+    rows, total = teams.list_team_page(session, principal, offset=wanted.offset, limit=wanted.size)
+    return TeamList(rows, Page(wanted.number, wanted.size, total), can(session, principal, Action.CREATE_TEAM))
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ class TeamView:
     team: Team
     members: list[teams.Membership]
     owners: list[teams.Membership]
-    pager: Pager
+    page: Page
     role: TeamRole | None
     may_join: bool
     may_leave: bool
@@ -57,16 +60,16 @@ class TeamView:
     invitations: list[Invitation] = field(default_factory=list)
 
 
-def team_view(session: Session, principal: Principal, name: str, wanted: Pager) -> TeamView:
+def team_view(session: Session, principal: Principal, name: str, wanted: Page) -> TeamView:
     team = teams.get_team(session, principal, name)
     everyone = teams.memberships(session, team)
     role = team_role(session, principal.user, team)
     may_manage = decide_team(principal, TeamAction.MANAGE, team, role)
     return TeamView(
         team=team,
-        members=everyone[wanted.offset : wanted.offset + wanted.per_page],
+        members=everyone[wanted.offset : wanted.offset + wanted.size],
         owners=[m for m in everyone if m.role is TeamRole.OWNER],
-        pager=wanted.of(len(everyone)),
+        page=Page(wanted.number, wanted.size, len(everyone)),
         role=role,
         may_join=role is None and decide_team(principal, TeamAction.JOIN, team, role),
         may_leave=role is not None and decide_team(principal, TeamAction.LEAVE, team, role),
@@ -83,9 +86,18 @@ class TeamsPage(PageHandler):
 
     async def show(self, *, error: str | None = None, status: int = 200, values: dict | None = None) -> None:
         self.require_person()
-        found = await self.read_db(team_list, self.principal, pager(self, TEAMS_PER_PAGE))
+        found = await self.read_db(team_list, self.principal, Page(self.page_number(), TEAMS_PER_PAGE, 0))
         self.set_status(status)
-        self.render("teams.html", found=found, error=error, values=values or {}, team_path=team_path)
+        self.render(
+            "teams.html",
+            found=found,
+            error=error,
+            values=values or {},
+            team_path=team_path,
+            page=found.page,
+            links=page_links("/teams", {}, found.page),
+            noun="team",
+        )
 
     async def submit(self, form: dict[str, str]) -> None:
         self.require_person()
@@ -124,11 +136,11 @@ class TeamShowing(PageHandler):
         *,
         notice: str | None = None,
         error: str | None = None,
-        invitation: str | None = None,
+        invitation: tuple[str, dt.datetime] | None = None,
         status: int = 200,
     ) -> None:
         self.require_person()
-        view = await self.read_db(team_view, self.principal, name, pager(self, MEMBERS_PER_PAGE))
+        view = await self.read_db(team_view, self.principal, name, Page(self.page_number(), MEMBERS_PER_PAGE, 0))
         self.set_status(status)
         self.render(
             "team.html",
@@ -138,6 +150,9 @@ class TeamShowing(PageHandler):
             invitation=invitation,
             team_path=team_path,
             roles=list(TeamRole),
+            page=view.page,
+            links=page_links(team_path(name), {}, view.page),
+            noun="member",
         )
 
 
@@ -189,8 +204,8 @@ class InviteToTeam(TeamFormPage):
     """Makes a single-use, expiring invitation and shows its link once, to copy."""
 
     async def change(self, form: dict[str, str], name: str) -> None:
-        _, code = await self.write_db(teams.create_invitation, self.principal, name, self.registry.invitation_days)
-        await self.show(name, invitation=self.base_url() + teams.invitation_link(code))
+        row, code = await self.write_db(teams.create_invitation, self.principal, name, self.registry.invitation_days)
+        await self.show(name, invitation=(self.base_url() + teams.invitation_link(code), row.expires_at))
 
 
 class RevokeInvitation(TeamFormPage):
