@@ -8,6 +8,7 @@ the API never changes anything.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,8 +105,9 @@ def body_of(document: dict[str, Any], operation: dict[str, Any]) -> str | None:
 
 
 def anchor_of(method: str, path: str) -> str:
-    cleaned = "".join(char if char.isalnum() else "-" for char in path.strip("/"))
-    return f"{method}-{cleaned}".strip("-").lower()
+    """An element id for an operation: ``GET /api/v1/collections/{collection}`` is
+    ``get-api-v1-collections-collection``."""
+    return re.sub(r"[^a-z0-9]+", "-", f"{method} {path}".lower()).strip("-")
 
 
 def sections(document: dict[str, Any]) -> list[Section]:
