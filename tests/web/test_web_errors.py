@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sregistry_jupyter.registry.handlers.pages import api_browser
+from sregistry_jupyter.registry.handlers import docs
 from sregistry_jupyter.registry.handlers.pages.errors import wants_html
 from sregistry_jupyter.registry.services import stats
 from tests.registry.test_sign_in import add_person, signed_in
@@ -76,10 +76,10 @@ def test_failures_are_pages_for_browsers_and_json_for_programs(registry, monkeyp
     def broken(*args, **kwargs):
         raise RuntimeError("secret detail of a failure")
 
-    monkeypatch.setattr(api_browser, "openapi_document", broken)
+    monkeypatch.setattr(docs, "document", broken)
     monkeypatch.setattr(stats, "registry_stats", broken)
     client = registry.client()
-    page = client.get("/api/browse", headers={"Accept": BROWSER_ACCEPT})
+    page = client.get("/api", headers={"Accept": BROWSER_ACCEPT})
     is_error_page(page, 500, "Something went wrong")
     assert "secret detail" not in page.text and "Traceback" not in page.text
 

@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import json
 
 from swagger_ui_bundle import swagger_ui_path
 
-from ..context import Registry
-from ..openapi import build_spec
 from .base import BaseHandler
 from .security import StaticFileHandler, set_page_headers
 
 
-def openapi_document(registry: Registry) -> dict[str, Any]:
-    """The OpenAPI document this registry serves; the API browser page reads the same one."""
-    return build_spec(registry.name)
+@functools.cache
+def document(title: str) -> str:
+    """The document as JSON, generated once per process; the API page reads the same one."""
+    from ..openapi import build_spec
+
+    return json.dumps(build_spec(title))
 
 
 class OpenApiHandler(BaseHandler):
     def get(self) -> None:
         self.set_header("Cache-Control", "no-cache")
-        self.write_json(openapi_document(self.registry))
+        self.set_header("Content-Type", "application/json")
+        self.finish(document(self.registry.name))
 
 
 class SwaggerPageHandler(BaseHandler):

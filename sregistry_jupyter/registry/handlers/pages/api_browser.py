@@ -1,18 +1,19 @@
 """A browsable view of the native API, drawn from the OpenAPI document the registry serves.
 
-The page reads the document when it is asked for (``docs.openapi_document``, as ``/api/openapi.json``
-does), so it always shows what the registry answers. Each GET can be tried from the page with the
+The page reads the document from ``docs.document``, as ``/api/openapi.json`` does, so it always shows
+what the registry answers. Each GET can be tried from the page with the
 viewer's own session (``static/api-browser.js``); writes are listed but not sent from here, so browsing
 the API never changes anything.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..docs import openapi_document
+from .. import docs
 from .base import PageHandler
 
 METHODS = ("get", "head", "post", "put", "patch", "delete")
@@ -145,7 +146,7 @@ class ApiBrowserPage(PageHandler):
     """Every endpoint of the native API with its parameters and answers, and a form to try each GET."""
 
     def get(self) -> None:
-        document = openapi_document(self.registry)
+        document = json.loads(docs.document(self.registry.name))
         self.render(
             "api_browser.html",
             info=document.get("info", {}),
