@@ -229,9 +229,7 @@ def image_detail(
 class ImageHandler(ApiHandler):
     async def get(self, collection_name: str, container_name: str, ref: str) -> None:
         self.write_json(
-            await self.read_db(
-                image_detail, self.principal, collection_name, container_name, ref, self.arch_argument()
-            )
+            await self.read_db(image_detail, self.principal, collection_name, container_name, ref, self.arch_argument())
         )
 
     async def delete(self, collection_name: str, container_name: str, ref: str) -> None:
@@ -292,9 +290,7 @@ class TagHandler(ApiHandler):
         )
 
     async def delete(self, collection_name: str, container_name: str, tag: str) -> None:
-        await self.write_db(
-            images.untag, self.principal, collection_name, container_name, tag, self.arch_argument()
-        )
+        await self.write_db(images.untag, self.principal, collection_name, container_name, tag, self.arch_argument())
         self.no_content()
 
 

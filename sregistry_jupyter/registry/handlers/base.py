@@ -248,4 +248,3 @@ class BaseHandler(web.RequestHandler):
         if body is not None and not body.done():
             self.on_finish()
         super().on_connection_close()
-
