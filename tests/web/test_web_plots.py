@@ -93,4 +93,5 @@ def test_the_treemap_draws_in_a_browser_with_only_what_the_viewer_may_see(regist
     carol.page.get_by_role("link", name="by age").click()
     carol.page.wait_for_url("**/plots?color=age*")
     carol.page.locator("#treemap svg.main-svg").first.wait_for()
-    assert "coloured by age" in carol.page.locator("#treemap .gtitle").text_content()
+    assert carol.page.get_by_role("link", name="by age").get_attribute("aria-current") == "true"
+    assert carol.page.locator("#treemap .colorbar .cbtitle").text_content() == "days old"

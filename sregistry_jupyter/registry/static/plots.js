@@ -4,7 +4,9 @@ function drawFigures() {
     const source = document.getElementById(target.dataset.figure);
     if (!source) continue;
     const figure = JSON.parse(source.textContent);
-    const layout = { ...figure.layout, autosize: true };
+    // The page's own heading names each figure, so the figure's title is not drawn twice.
+    const layout = { ...figure.layout, autosize: true, title: { text: "" } };
+    layout.margin = { ...layout.margin, t: 16 };
     delete layout.width;
     window.Plotly.newPlot(target, figure.data, layout, { responsive: true, displaylogo: false });
   }

@@ -51,6 +51,7 @@ class PlotsPage(PageHandler):
             days=days,
             choices=DAYS,
             figures={name: figure.to_json() for name, figure in drawn.items()},
+            human_size=figures.human_size,  # the figures' units, so the page and its figures agree
         )
 
 
