@@ -477,3 +477,9 @@ def staff_refusal(principal: Principal, action: StaffAction) -> str:
     if principal.user is not None and (principal.scope != "admin" or principal.via is Via.HUB):
         return _scope_words(principal, "staff work", "admin") + " or a signed-in session"
     return STAFF_REFUSALS[action]
+
+
+def may_use_upload(principal: Principal, owner_id: int | None) -> bool:
+    """An upload session is its creator's alone: only they may send its bytes, see it, or end it. Anyone
+    else is told that no such upload exists."""
+    return principal.user is not None and owner_id is not None and principal.user.id == owner_id

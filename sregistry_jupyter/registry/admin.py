@@ -144,7 +144,9 @@ class CreateTokenCommand(AdminSubcommand):
 
 
 class GcCommand(AdminSubcommand):
-    """Remove blobs no image references, once they are older than the grace period."""
+    """Remove blobs no image references, once they are older than the grace period, and abandoned uploads
+    (sessions that ended or expired, and stored bytes no live upload owns that were not written to for
+    the upload idle time)."""
 
     description = __doc__
     dry_run = Bool(False, config=True, help="Only report what would be removed.")
@@ -153,11 +155,26 @@ class GcCommand(AdminSubcommand):
         config=True,
         help="Keep unreferenced blobs younger than this, so uploads in flight survive.",
     )
+    upload_idle_hours = Float(
+        gc.DEFAULT_UPLOAD_IDLE.total_seconds() / 3600,
+        config=True,
+        help="Remove stored bytes of unfinished uploads that no open session owns once unwritten this long.",
+    )
     flags = {"dry-run": ({"GcCommand": {"dry_run": True}}, "Only report what would be removed.")}
-    aliases = {**common_aliases, "grace-hours": "GcCommand.grace_hours"}
+    aliases = {
+        **common_aliases,
+        "grace-hours": "GcCommand.grace_hours",
+        "upload-idle-hours": "GcCommand.upload_idle_hours",
+    }
 
     def run(self, registry, session) -> None:  # type: ignore[no-untyped-def]
-        report = gc.collect(session, registry.store, grace=dt.timedelta(hours=self.grace_hours), dry_run=self.dry_run)
+        report = gc.collect(
+            session,
+            registry.store,
+            grace=dt.timedelta(hours=self.grace_hours),
+            dry_run=self.dry_run,
+            upload_idle=dt.timedelta(hours=self.upload_idle_hours),
+        )
         verb = "would remove" if self.dry_run else "removed"
         print(
             f"{verb} {len(report.removed)} blobs ({report.freed_bytes} bytes); "
@@ -165,6 +182,13 @@ class GcCommand(AdminSubcommand):
         )
         for digest in report.removed:
             print(f"  {digest}")
+        held = sum(u.size for u in report.uploads)
+        print(
+            f"{verb} {len(report.uploads)} abandoned uploads ({held} bytes) and {report.sessions_removed} "
+            f"finished upload sessions; {report.live_uploads} uploads in progress kept"
+        )
+        for upload in report.uploads:
+            print(f"  upload {upload.upload_id}: {upload.size} bytes, {upload.reason}")
 
 
 class SetPasswordCommand(AdminSubcommand):

@@ -34,8 +34,8 @@ from .auth.oauth import GitHubAuthenticator, OIDCAuthenticator
 from .connections import ConnectionLimits, make_server
 from .context import Registry
 from .proxies import TrustedProxies
-from .services.gc import UPLOAD_TTL
 from .services.limits import Limiter, Limits, parse_networks
+from .services.uploads import UploadLimits
 from .storage import BlobStore, FilesystemBlobStore
 from .webapp import make_app
 
@@ -106,6 +106,12 @@ class RegistryApp(Application):
     max_upload_size = Integer(64 << 30, config=True, help="Largest image accepted, in bytes.")
     multipart_part_size = Integer(
         64 << 20, config=True, help="Part size handed to library clients for multipart uploads, in bytes."
+    )
+    max_open_uploads = Integer(
+        10, config=True, help="Most uploads in progress (library multipart, tus) one person may have open at once."
+    )
+    max_open_upload_bytes = Integer(
+        256 << 30, config=True, help="Most bytes one person's uploads in progress may declare together."
     )
     max_json_body = Integer(1 << 20, config=True, help="Largest JSON request body accepted, in bytes.")
     default_page_size = Integer(20, config=True, help="Items per page when a request does not say.")
@@ -384,6 +390,7 @@ class RegistryApp(Application):
             public_url=self.public_url.rstrip("/"),
             max_upload_size=self.max_upload_size,
             multipart_part_size=self.multipart_part_size,
+            upload_limits=UploadLimits(self.max_open_uploads, self.max_open_upload_bytes),
             max_json_body=self.max_json_body,
             default_page_size=self.default_page_size,
             max_page_size=self.max_page_size,
@@ -481,9 +488,6 @@ class ServeCommand(RegistryApp):
             registry = self.open_registry()
         except RegistryUnavailable as error:
             self.fail(str(error))
-        reaped = registry.store.reap_uploads(UPLOAD_TTL)
-        if reaped:
-            self.log.info("removed %d unfinished uploads left by an earlier run", reaped)
         server = make_server(make_app(registry), registry)
         server.add_sockets(sockets)
         host, port = sockets[0].getsockname()[:2]

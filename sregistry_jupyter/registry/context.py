@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,12 +17,15 @@ from .connections import ConnectionLimits
 from .database import Database
 from .proxies import TrustedProxies
 from .services.limits import Limiter
+from .services.uploads import RunningHashes, UploadLimits
 from .storage import BlobStore
 
 if TYPE_CHECKING:
     from .auth import Authenticator
 
+T = TypeVar("T")
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+HEAVY_WORKERS = 2
 
 
 @dataclass
@@ -55,6 +60,10 @@ class Registry:
     trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
     in_flight: InFlight = field(default_factory=InFlight)
     allowed_hosts: frozenset[str] = frozenset(LOCAL_HOSTS)
+    upload_limits: UploadLimits = field(default_factory=UploadLimits)
+    heavy_workers: int = HEAVY_WORKERS
+    hashes: RunningHashes = field(default_factory=RunningHashes)
+    heavy: ThreadPoolExecutor = field(init=False)
     database: Database = field(init=False)
     bookkeeping: Bookkeeping = field(init=False)
     loop: asyncio.AbstractEventLoop | None = field(init=False, default=None)
@@ -63,6 +72,14 @@ class Registry:
         self.database = Database(self.session_factory)
         self.bookkeeping = Bookkeeping(self.database, interval=self.flush_interval)
         self.limiter.bind(self.bookkeeping)
+        # Verifying and assembling whole uploads (reading gigabytes back) runs on a pool of its own, so
+        # that however many large completions are queued, the shared executor that stores small
+        # uploads' bytes and serves downloads is never starved.
+        self.heavy = ThreadPoolExecutor(self.heavy_workers, thread_name_prefix="heavy")
+
+    async def run_heavy(self, work: Callable[..., T], *args: Any) -> T:
+        """Run blocking storage work that may read a whole upload back, on the bounded heavy pool."""
+        return await asyncio.get_running_loop().run_in_executor(self.heavy, work, *args)
 
     async def start(self) -> None:
         """Start the background work of a serving registry (on the loop that serves it)."""
@@ -73,4 +90,5 @@ class Registry:
         """Write what is pending and stop the background work; then release the database."""
         await self.bookkeeping.stop()
         self.database.close()
+        self.heavy.shutdown(wait=True)
         self.engine.dispose()

@@ -254,9 +254,21 @@ class Invitation(Base):
 
 
 class UploadSession(Base):
-    """An upload in progress for protocols that split one upload over several requests."""
+    """An upload that spans several requests: the library client's single-part and multipart uploads,
+    and tus uploads (``kind``). Its bytes live in the blob store under its id, its state here, so any
+    registry process can take the next request.
+
+    ``state`` runs ``open`` → ``completing`` → ``done`` (or ``failed``/``aborted``). ``writers`` counts
+    the part writers open on it; a session moves to ``completing`` only while it is zero, and no writer
+    opens once it has left ``open``: that is the lock that keeps every write away from a published blob.
+    ``generation`` numbers the writes (each write's ETag), so a hash kept in memory can tell whether
+    any other write touched the bytes it covers. ``received`` is how many bytes arrived (a tus
+    upload's offset); ``meta`` holds what a tus upload declared (its collection, container, tags,
+    description and file name).
+    """
 
     __tablename__ = "upload_sessions"
+    __table_args__ = (Index("ix_upload_sessions_state_updated_at", "state", "updated_at"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -266,8 +278,31 @@ class UploadSession(Base):
     declared_digest: Mapped[str | None] = mapped_column(String(71))
     state: Mapped[str] = mapped_column(String(16), default="open")
     parts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    writers: Mapped[int] = mapped_column(default=0, server_default="0")
+    generation: Mapped[int] = mapped_column(default=0, server_default="0")
+    received: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    meta: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class UploadPart(Base):
+    """A write that reached an upload: a multipart part that arrived whole (``number`` is the part's),
+    or one tus PATCH (``number`` is its generation). Its place, its ETag (the generation of the write,
+    the token a library client returns at completion) and, when it was hashed in order, the sha256 of
+    the upload up to its end."""
+
+    __tablename__ = "upload_parts"
+
+    upload_id: Mapped[str] = mapped_column(ForeignKey("upload_sessions.id", ondelete="CASCADE"), primary_key=True)
+    number: Mapped[int] = mapped_column(primary_key=True)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    size: Mapped[int] = mapped_column(BigInteger)
+    etag: Mapped[str] = mapped_column(String(80))
+    prefix_sha256: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class Event(Base):

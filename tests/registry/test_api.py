@@ -173,10 +173,14 @@ def test_search_and_every_sort(registry):
         "-created": ["axb", "a_b", "bravo", "alpha", "charlie"],
         "updated": ["charlie", "a_b", "axb", "bravo", "alpha"],
         "-updated": ["alpha", "bravo", "axb", "a_b", "charlie"],
+        # Ties (no bytes, no stars) keep the order of creation.
+        "size": ["charlie", "alpha", "a_b", "axb", "bravo"],
+        "-size": ["bravo", "charlie", "alpha", "a_b", "axb"],
+        "-stars": ["charlie", "alpha", "bravo", "a_b", "axb"],
     }
     for sort, order in expected.items():
         assert names_in(registry.client().get(f"{API}/collections", params={"sort": sort})) == order, sort
-    for sort in ("size", "name;drop", "", "NAME"):
+    for sort in ("bytes", "name;drop", "", "NAME", "-size;"):
         body = assert_error(registry.client().get(f"{API}/collections", params={"sort": sort}), 400, "INVALID")
         assert "invalid sort" in body["message"]
 

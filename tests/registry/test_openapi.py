@@ -314,7 +314,7 @@ def browsing(anon, alice, bob, raw: str, sif: str) -> None:
     assert page["items"][0]["images"] == 2
     clamped = status(anon.get("/api/v1/collections", params={"page": 10**9, "per_page": 10**6}), 200)
     assert (clamped["page"], clamped["per_page"]) == (1_000_000, 100)
-    assert status(anon.get("/api/v1/collections", params={"sort": "size"}), 400)
+    assert status(anon.get("/api/v1/collections", params={"sort": "popularity"}), 400)
     assert status(anon.get("/api/v1/collections", params={"page": 0}), 400)
     detail = status(anon.get("/api/v1/collections/lab"), 200)
     assert [c["name"] for c in detail["containers_list"]] == ["tool"]

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from sregistry_jupyter.registry.errors import DigestMismatch, InvalidInput, SizeMismatch
+from sregistry_jupyter.registry.errors import Conflict, DigestMismatch, InvalidInput, SizeMismatch
 from sregistry_jupyter.registry.orm import utcnow
-from sregistry_jupyter.registry.storage import BlobStore, BlobWriter, FilesystemBlobStore
+from sregistry_jupyter.registry.storage import BlobStore, BlobWriter, FilesystemBlobStore, PrefixHash
 
 
 @dataclass(frozen=True)
@@ -88,16 +88,18 @@ def spans(size: int, part_size: int) -> list[tuple[int, int]]:
     return [(offset, min(part_size, size - offset)) for offset in range(0, size, part_size)] or [(0, 0)]
 
 
-def send_parts(store: BlobStore, upload_id: str, data: bytes, part_size: int) -> list[str]:
-    """Write every part, last first, each in two uneven pieces; returns the parts' sha256 in that order."""
-    hashes = []
+def send_parts(store: BlobStore, upload_id: str, data: bytes, part_size: int) -> None:
+    """Write every part, last first, each in two uneven pieces."""
     for offset, length in reversed(spans(len(data), part_size)):
         part = store.part_writer(upload_id, offset, length)
         piece = data[offset : offset + length]
         part.write(piece[: length // 3])
         part.write(memoryview(piece)[length // 3 :])
-        hashes.append(part.finish())
-    return hashes
+        part.finish()
+
+
+def uploads_listed(store: BlobStore) -> list[str]:
+    return sorted(u.upload_id for u in store.list_uploads())
 
 
 def listed(store: BlobStore) -> list[str]:
@@ -108,7 +110,7 @@ def assert_nothing_left(store: BlobStore, backend: Backend, digest: str) -> None
     assert store.stat(digest) is None
     assert listed(store) == []
     assert backend.uploads(store) == []
-    assert store.reap_uploads(dt.timedelta(0)) == 0
+    assert uploads_listed(store) == []
 
 
 def test_odd_sized_chunks_commit_to_the_right_blob(store: BlobStore, backend: Backend) -> None:
@@ -279,22 +281,30 @@ def test_list_blobs_lists_exactly_the_committed_ones(store: BlobStore) -> None:
     pending.cancel()
 
 
-def test_reap_uploads_removes_only_old_ones(store: BlobStore, backend: Backend) -> None:
+def test_unfinished_uploads_are_listed_with_their_age_and_discarded_one_by_one(
+    store: BlobStore, backend: Backend
+) -> None:
     stale = store.writer()
     stale.write(b"abandoned by a crashed process")
     store.start_assembly("stale-assembly", 100)
     backend.age_uploads(store, dt.timedelta(hours=3))
     fresh = store.writer()
     fresh.write(b"still arriving")
-    assert len(backend.uploads(store)) == 3
-    assert store.reap_uploads(dt.timedelta(hours=1)) == 2
+    listing = {u.upload_id: u for u in store.list_uploads()}
+    assert len(listing) == len(backend.uploads(store)) == 3
+    old = sorted(i for i, u in listing.items() if u.modified < utcnow() - dt.timedelta(hours=2))
+    assert "stale-assembly" in old and len(old) == 2
+    assert listing["stale-assembly"].size == 100
+    for upload_id in old:
+        assert store.discard_upload(upload_id) is True
+        assert store.discard_upload(upload_id) is False
     assert len(backend.uploads(store)) == 1
     with pytest.raises(InvalidInput):
         store.part_writer("stale-assembly", 0, 100)
     fresh.write(b", and done")
     data = b"still arriving, and done"
     assert fresh.commit(digest_of(data), len(data)).digest == digest_of(data)
-    assert store.reap_uploads(dt.timedelta(hours=1)) == 0
+    assert uploads_listed(store) == []
     assert backend.uploads(store) == []
     stale.cancel()
     assert listed(store) == [digest_of(data)]
@@ -323,9 +333,7 @@ def test_assembly_in_any_order_commits_to_the_right_blob(
 ) -> None:
     data = os.urandom(size)
     store.start_assembly("upload-0001", size)
-    hashes = send_parts(store, "upload-0001", data, part_size)
-    expected = [hashlib.sha256(data[o : o + n]).hexdigest() for o, n in reversed(spans(size, part_size))]
-    assert hashes == expected
+    send_parts(store, "upload-0001", data, part_size)
     info = store.commit_assembly("upload-0001", digest_of(data), size)
     assert (info.digest, info.size) == (digest_of(data), size)
     assert b"".join(store.read(info.digest)) == data
@@ -373,17 +381,17 @@ def test_a_part_must_have_its_declared_length(store: BlobStore, backend: Backend
     with pytest.raises(SizeMismatch):
         short.finish()
     short.cancel()
-    store.abort_assembly("upload-0005")
+    store.discard_upload("upload-0005")
     assert backend.uploads(store) == []
 
 
-def test_abort_assembly_leaves_nothing_and_may_be_repeated(store: BlobStore, backend: Backend) -> None:
+def test_discarding_an_assembly_leaves_nothing_and_may_be_repeated(store: BlobStore, backend: Backend) -> None:
     data = os.urandom(10_000)
     store.start_assembly("upload-0006", len(data))
     send_parts(store, "upload-0006", data, 4096)
     assert len(backend.uploads(store)) == 1
-    store.abort_assembly("upload-0006")
-    store.abort_assembly("upload-0006")
+    store.discard_upload("upload-0006")
+    store.discard_upload("upload-0006")
     assert_nothing_left(store, backend, digest_of(data))
     with pytest.raises(InvalidInput):
         store.part_writer("upload-0006", 0, 10)
@@ -394,7 +402,7 @@ def test_unknown_assemblies_are_refused(store: BlobStore, backend: Backend) -> N
         store.part_writer("never-started", 0, 10)
     with pytest.raises(InvalidInput):
         store.commit_assembly("never-started", digest_of(b""), 0)
-    store.abort_assembly("never-started")
+    store.discard_upload("never-started")
     assert backend.uploads(store) == []
 
 
@@ -409,9 +417,75 @@ def test_malformed_upload_ids_are_refused(store: BlobStore, backend: Backend, up
     with pytest.raises(InvalidInput):
         store.commit_assembly(upload_id, digest_of(b""), 0)
     with pytest.raises(InvalidInput):
-        store.abort_assembly(upload_id)
+        store.discard_upload(upload_id)
     assert backend.uploads(store) == []
     assert listed(store) == []
+
+
+def test_parts_hashed_in_order_as_they_stream_are_not_read_back(store: BlobStore, backend: Backend) -> None:
+    data = os.urandom(200_000)
+    store.start_assembly("in-order-01", len(data))
+    prefix = PrefixHash()
+    for offset, length in spans(len(data), 64_000)[:-1]:
+        part = store.part_writer("in-order-01", offset, length)
+        part.hash_into(prefix)
+        part.write(data[offset : offset + length])
+        part.finish()
+    last_offset, last_length = spans(len(data), 64_000)[-1]
+    part = store.part_writer("in-order-01", last_offset, last_length)
+    part.write(data[last_offset:])
+    part.finish()
+    read_back: list[tuple[int, int]] = []
+    original = store.read_assembly
+
+    def spying(upload_id: str, offset: int, length: int, *args):
+        read_back.append((offset, length))
+        return original(upload_id, offset, length, *args)
+
+    store.read_assembly = spying  # type: ignore[method-assign]
+    info = store.commit_assembly("in-order-01", digest_of(data), len(data), prefix)
+    assert read_back == [(last_offset, last_length)]
+    assert b"".join(store.read(info.digest)) == data
+    assert backend.uploads(store) == []
+
+
+def test_a_running_hash_must_end_where_the_part_begins(store: BlobStore) -> None:
+    store.start_assembly("in-order-02", 100)
+    part = store.part_writer("in-order-02", 50, 50)
+    with pytest.raises(ValueError):
+        part.hash_into(PrefixHash())
+    part.cancel()
+    store.discard_upload("in-order-02")
+
+
+def test_no_part_writer_is_open_when_an_assembly_is_published(store: BlobStore, backend: Backend) -> None:
+    data = os.urandom(10_000)
+    store.start_assembly("locked-0001", len(data))
+    send_parts(store, "locked-0001", data, 5000)
+    late = store.part_writer("locked-0001", 0, 5000)
+    with pytest.raises(Conflict):
+        store.commit_assembly("locked-0001", digest_of(data), len(data))
+    assert store.stat(digest_of(data)) is None
+    late.write(data[:5000])
+    late.finish()
+    info = store.commit_assembly("locked-0001", digest_of(data), len(data))
+    with pytest.raises(InvalidInput):
+        store.part_writer("locked-0001", 0, 5000)
+    assert b"".join(store.read(info.digest)) == data
+    assert backend.uploads(store) == []
+
+
+def test_published_blobs_are_read_only_and_verified_bytes_replace_a_bad_copy(tmp_path: Path) -> None:
+    store = FilesystemBlobStore(root=str(tmp_path / "storage"))
+    data = os.urandom(10_000)
+    digest = put(store, data)
+    path = store.path_for(digest)
+    assert path.stat().st_mode & 0o777 == 0o444
+    path.chmod(0o644)
+    path.write_bytes(b"x" * len(data))
+    put(store, data)
+    assert path.read_bytes() == data
+    assert path.stat().st_mode & 0o777 == 0o444
 
 
 def test_memory_stays_flat_for_a_large_blob(store: BlobStore) -> None:

@@ -88,6 +88,9 @@ def test_the_collection_list_searches_sorts_pages_and_stars(tab: Tab, site: Site
     pager.get_by_role("link", name="Next").click()
     page.wait_for_url(re.compile(r".*page=2$"))
     assert page.locator("table.collections tbody tr").count() == 7
+    tab.go("/users/dave")
+    assert page.get_by_role("navigation", name="Pages").get_by_text("25 collections").is_visible()
+    assert page.locator("table.listing tbody tr").count() == 20
 
 
 def test_private_collections_show_only_to_those_who_may_see_them(tab: Tab, site: Site):

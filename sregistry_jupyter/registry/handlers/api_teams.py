@@ -320,7 +320,7 @@ class ShareDownloadHandler(DownloadHandler):
 
     async def head(self, token: str) -> None:  # type: ignore[override]
         _, download = await self.read_db(shared_download, token)
-        self.send_head(download)
+        await self.send(download)
 
     async def get(self, token: str) -> None:  # type: ignore[override]
         share_id, download = await self.read_db(shared_download, token)

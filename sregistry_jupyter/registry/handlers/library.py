@@ -10,6 +10,7 @@ Content-Type and are parsed regardless.
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,16 +20,17 @@ from sqlalchemy.orm import Session
 from ... import __version__
 from ..access import Action, Principal, visible_collections
 from ..errors import CredentialRequired, InvalidInput, NotFound, TooLarge
-from ..names import validate_name
+from ..names import validate_digest, validate_name
 from ..orm import Collection, Container, Image, Tag, UploadSession
-from ..ranges import parse_range
-from ..services import collections, images, library
+from ..services import collections, images, library, uploads
 from ..signing import sign, verify
 from ..storage import BlobInfo
 from .base import BaseHandler
 from .serialize import when
 from .streaming import ReceivesBlob, declared_size
-from .transfer import Download, commit_blob, sif_metadata, stream_blob
+from .transfer import Download, commit_blob, publish_completion, send_blob, storage_errors
+
+log = logging.getLogger("sregistry_jupyter")
 
 API_VERSION = "2.0.0-alpha.2"
 DOWNLOAD_TTL = 300
@@ -293,8 +295,10 @@ def delete_ref(session: Session, principal: Principal, raw_ref: str, arch: str |
     images.delete_ref(session, principal, ref.collection, ref.container, ref.tag, arch)
 
 
-def new_image(session: Session, principal: Principal, container_id: str, digest: str, description: str) -> Any:
-    return image_json(library.create_image(session, principal, container_id, digest, description))
+def new_image(
+    session: Session, principal: Principal, container_id: str, digest: str, description: str, stored: BlobInfo | None
+) -> Any:
+    return image_json(library.create_image(session, principal, container_id, digest, description, stored))
 
 
 class ImageHandler(LibraryHandler):
@@ -311,7 +315,9 @@ class ImagesHandler(LibraryHandler):
         self.require_user()
         body = self.json_body()
         digest, container_id = required_strings(body, "hash", "container")
-        self.data(await self.write_db(new_image, self.principal, container_id, digest, description_of(body)))
+        validate_digest(digest)
+        stored = await asyncio.get_running_loop().run_in_executor(None, self.registry.store.stat, digest)
+        self.data(await self.write_db(new_image, self.principal, container_id, digest, description_of(body), stored))
 
 
 class ReceivesImage(ReceivesBlob, LibraryHandler):
@@ -379,49 +385,38 @@ class ImageFileHandler(ReceivesImage):
 
     async def send_bytes(self, digest: str, size: int) -> None:
         """The whole image in the response; the library client then reads it as a single stream."""
-        self.set_header("Content-Type", "application/octet-stream")
-        self.set_header("Content-Length", str(size))
-        self.set_header("ETag", f'"{digest}"')
-        await stream_blob(self, self.registry.store, digest, 0, size)
+        await send_blob(self, digest, size)
 
 
 class SignedBlobHandler(LibraryHandler):
-    """The target of download redirects: a capability URL, so no Authorization header is needed."""
+    """The target of download redirects: a capability URL, so no Authorization header is needed. It serves
+    through the one download path, so ranges, ``If-Range``, ``If-None-Match`` and ``HEAD`` work as on
+    every other surface."""
 
     rate_limited = False
 
-    def prepare_blob(self, digest: str) -> tuple[int, int] | None:
+    async def blob(self, digest: str) -> BlobInfo:
         self.check_signature("GET")
-        info = self.registry.store.stat(digest)
+        info = await asyncio.get_running_loop().run_in_executor(None, self.registry.store.stat, digest)
         if info is None:
             raise NotFound("no such blob")
-        self.set_header("Accept-Ranges", "bytes")
-        self.set_header("ETag", f'"{digest}"')
-        self.set_header("Content-Type", "application/octet-stream")
-        span = parse_range(self.request.headers.get("Range"), info.size)
-        if span is None:
-            self.set_header("Content-Length", str(info.size))
-            return 0, info.size - 1
-        self.set_status(206)
-        self.set_header("Content-Range", f"bytes {span[0]}-{span[1]}/{info.size}")
-        self.set_header("Content-Length", str(span[1] - span[0] + 1))
-        return span
+        return info
 
-    def head(self, digest: str) -> None:
-        self.prepare_blob(digest)
-        self.finish()
+    async def head(self, digest: str) -> None:
+        await send_blob(self, digest, (await self.blob(digest)).size)
 
     async def get(self, digest: str) -> None:
-        first, last = self.prepare_blob(digest)
-        await stream_blob(self, self.registry.store, digest, first, last - first + 1)
+        await send_blob(self, digest, (await self.blob(digest)).size)
 
 
-def start_single_upload(session: Session, principal: Principal, image_id: str, size: int, sha256: Any) -> str:
+def start_single_upload(
+    session: Session, principal: Principal, image_id: str, size: int, sha256: Any, limits: uploads.UploadLimits
+) -> str:
     """Open a single-part upload of the image's bytes; returns the upload's id."""
     image = library.get_image_by_id(session, principal, image_id, Action.PUSH)
     if sha256 is not None and f"sha256.{sha256}" != image.digest:
         raise InvalidInput("'sha256sum' does not match the image's hash")
-    return library.open_upload(session, principal, image, "single", size).id
+    return uploads.open_session(session, principal, "single", size, image.digest, limits, image_id=image.id).id
 
 
 def file_size(body: dict[str, Any], max_size: int) -> int:
@@ -440,7 +435,9 @@ class UploadStartHandler(LibraryHandler):
         self.require_user()
         body = self.json_body()
         size = file_size(body, self.registry.max_upload_size)
-        upload_id = await self.write_db(start_single_upload, self.principal, image_id, size, body.get("sha256sum"))
+        upload_id = await self.write_db(
+            start_single_upload, self.principal, image_id, size, body.get("sha256sum"), self.registry.upload_limits
+        )
         self.data({"uploadURL": self.signed_url("PUT", f"/v2/uploads/{upload_id}", UPLOAD_TTL)})
 
 
@@ -510,11 +507,14 @@ class SignedUploadHandler(ReceivesImage):
 
 
 def start_multipart(
-    session: Session, principal: Principal, image_id: str, size: int, part_size: int
+    session: Session, principal: Principal, image_id: str, size: int, part_size: int, limits: uploads.UploadLimits
 ) -> tuple[str, dict[str, int]]:
     image = library.get_image_by_id(session, principal, image_id, Action.PUSH)
     layout = library.multipart_layout(size, part_size)
-    return library.open_upload(session, principal, image, "multipart", size, layout).id, layout
+    upload = uploads.open_session(
+        session, principal, "multipart", size, image.digest, limits, image_id=image.id, parts=layout
+    )
+    return upload.id, layout
 
 
 def image_upload(session: Session, principal: Principal, image_id: str, upload_id: Any) -> OpenUpload:
@@ -527,15 +527,21 @@ def image_upload(session: Session, principal: Principal, image_id: str, upload_i
 
 
 class MultipartHandler(LibraryHandler):
-    """``POST``: start a multipart upload. ``PUT``: a signed URL for one part."""
+    """``POST``: start a multipart upload. ``PUT``: a signed URL for one part (only while the upload is open)."""
 
     async def post(self, image_id: str) -> None:
         self.require_user()
         size = file_size(self.json_body(), self.registry.max_upload_size)
         upload_id, layout = await self.write_db(
-            start_multipart, self.principal, image_id, size, self.registry.multipart_part_size
+            start_multipart,
+            self.principal,
+            image_id,
+            size,
+            self.registry.multipart_part_size,
+            self.registry.upload_limits,
         )
-        await asyncio.get_running_loop().run_in_executor(None, self.registry.store.start_assembly, upload_id, size)
+        with storage_errors():
+            await asyncio.get_running_loop().run_in_executor(None, self.registry.store.start_assembly, upload_id, size)
         self.data({"uploadID": upload_id, **layout, "options": {"s3compliant": "false"}})
 
     async def put(self, image_id: str) -> None:
@@ -560,57 +566,89 @@ def part_span(upload: OpenUpload, number: Any) -> tuple[int, int]:
 
 
 class SignedPartHandler(ReceivesBlob, LibraryHandler):
-    """``PUT`` of one part to its signed URL; answers 200 with the part's sha256 as its ETag."""
+    """``PUT`` of one part to its signed URL; answers 200 with the part's ETag (the token for completion).
+
+    The part claims the upload session before its first byte is stored and releases it once its file
+    is closed, so a completion can never run while the part is being written, and a part URL used after
+    completion finds no upload in progress (see ``services.uploads``).
+    """
 
     rate_limited = False
+    claimed: uploads.ClaimedWriter | None = None
+    release: asyncio.Future[None] | None = None
 
     async def prepare(self) -> None:
         await super().prepare()
         self.check_signature("PUT")
         upload_id, number = self.path_args
         upload = await self.read_db(open_session, upload_id, "multipart")
-        offset, length = part_span(upload, int(number))
+        self.number = int(number)
+        self.offset, length = part_span(upload, self.number)
         size = declared_size(self.request.headers.get("Content-Length"))
         if size != length:
             raise InvalidInput(f"part {number} is {length} bytes, not {size}")
-        self.part = self.registry.store.part_writer(upload_id, offset, length)
-        self.receive_into(self.part, size)
+        etag = await self.write_db(uploads.claim_part, upload_id, self.number)
+        try:
+            with storage_errors():
+                part = self.registry.store.part_writer(upload_id, self.offset, length)
+        except BaseException:
+            await self.write_db(uploads.release_part, upload_id, etag, self.number, self.offset, None, None)
+            raise
+        self.claimed = uploads.ClaimedWriter(part, self.registry.hashes, upload_id, etag, self.released)
+        self.receive_into(self.claimed, size)
+
+    def released(self, size: int, whole: bool, prefix_sha256: str | None) -> None:
+        """Release the claim once the part's file is closed (on the loop: ``finish`` or a discarded body)."""
+        upload_id = self.path_args[0]
+        etag = self.claimed.etag if self.claimed else ""
+        self.release = asyncio.ensure_future(
+            self.write_db(
+                uploads.release_part, upload_id, etag, self.number, self.offset, size if whole else None, prefix_sha256
+            )
+        )
+        self.release.add_done_callback(log_release_failure)
 
     async def put(self, _upload_id: str, _number: str) -> None:
         await self.received()
-        etag = self.part.finish()
-        self.set_header("ETag", f'"{etag}"')
+        self.claimed.finish()
+        await self.release
+        self.set_header("ETag", f'"{self.claimed.etag}"')
         self.finish()
 
 
-def completed_numbers(completed: Any) -> list[Any]:
-    """The part numbers a ``completedParts`` list names, sorted; anything malformed lists nothing."""
-    if not isinstance(completed, list):
-        return []
-    numbers = [p.get("partNumber") for p in completed if isinstance(p, dict)]
-    if not all(isinstance(n, int) and not isinstance(n, bool) for n in numbers):
-        return []
-    return sorted(numbers)
+def log_release_failure(future: asyncio.Future[None]) -> None:
+    """A claim that could not be released keeps its session from completing until it expires; say so."""
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("could not release an upload claim: %s", future.exception())
+
+
+def completed_tokens(completed: Any, total: int) -> dict[int, str]:
+    """Part number → ETag from a ``completedParts`` list, which must name parts 1 to ``total`` once each."""
+    problem = InvalidInput(f"completedParts must list parts 1 to {total} once each, with their tokens")
+    if not isinstance(completed, list) or not all(isinstance(p, dict) for p in completed):
+        raise problem
+    tokens: dict[int, str] = {}
+    for part in completed:
+        number, token = part.get("partNumber"), part.get("token")
+        if not isinstance(number, int) or isinstance(number, bool) or not isinstance(token, str) or number in tokens:
+            raise problem
+        tokens[number] = token.strip().strip('"')
+    if sorted(tokens) != list(range(1, total + 1)):
+        raise problem
+    return tokens
 
 
 class MultipartCompleteHandler(LibraryHandler):
+    """Verify and publish a multipart upload: refused before any byte is read unless every part arrived
+    (and no part is still being written); then its hash is finished on the heavy pool."""
+
     async def put(self, image_id: str) -> None:
         self.require_user()
         body = self.json_body()
         upload = await self.read_db(image_upload, self.principal, image_id, body.get("uploadID"))
-        if completed_numbers(body.get("completedParts")) != list(range(1, upload.total_parts + 1)):
-            raise InvalidInput(f"completedParts must list parts 1 to {upload.total_parts} once each")
-        store = self.registry.store
-        loop = asyncio.get_running_loop()
-        await self.write_db(library.set_upload_state, upload.id, "committing")
-        try:
-            blob = await loop.run_in_executor(
-                None, store.commit_assembly, upload.id, upload.declared_digest, upload.declared_size
-            )
-        except Exception:
-            await self.write_db(library.set_upload_state, upload.id, "failed")
-            raise
-        sif = await loop.run_in_executor(None, sif_metadata, store, blob)
+        tokens = completed_tokens(body.get("completedParts"), upload.total_parts)
+        completion = await self.write_db(uploads.begin_completion, upload.id, tokens)
+        blob, sif = await publish_completion(self.registry, completion)
         await self.write_db(library.record_session_upload, upload.id, blob, sif, self.remote_addr)
         self.data({"quota": {"quotaTotal": 0, "quotaUsage": 0}, "containerUrl": ""})
 
@@ -619,8 +657,9 @@ class MultipartAbortHandler(LibraryHandler):
     async def put(self, image_id: str) -> None:
         self.require_user()
         upload = await self.read_db(image_upload, self.principal, image_id, self.json_body().get("uploadID"))
-        await self.write_db(library.set_upload_state, upload.id, "aborted")
-        await asyncio.get_running_loop().run_in_executor(None, self.registry.store.abort_assembly, upload.id)
+        await self.write_db(uploads.set_state, upload.id, "aborted")
+        self.registry.hashes.forget(upload.id)
+        await asyncio.get_running_loop().run_in_executor(None, self.registry.store.discard_upload, upload.id)
         self.data({})
 
 

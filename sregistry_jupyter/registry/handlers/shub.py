@@ -30,7 +30,7 @@ from ..services import collections, hmac_auth, images
 from .base import BaseHandler
 from .multipart_form import FORM_OVERHEAD, MultipartReader, Part, boundary_of
 from .serialize import when
-from .streaming import OffloadedWrites
+from .streaming import OffloadedWrites, storage_errors
 from .transfer import DownloadHandler, commit_blob, record_push
 
 DEFAULT_TAG = "latest"
@@ -489,7 +489,8 @@ class UploadHandler(ShubHandler):
             raise InvalidInput("the form has no file1 part")
         if not self.received:
             raise InvalidInput("file1 is empty")
-        await self.writes.drain()
+        with storage_errors():
+            await self.writes.drain()
         writer = self.writes.writer
         blob, sif = await commit_blob(self.registry.store, writer.commit, writer.digest, writer.size)
         await self.write_db(record_push, self.principal, self.target, blob, sif=sif, remote_addr=self.remote_addr)

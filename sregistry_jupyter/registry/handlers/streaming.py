@@ -8,10 +8,12 @@ whatever the size) and a connection cut before the end discards everything writt
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+import contextlib
+import errno
+from collections.abc import Awaitable, Iterator
 from typing import Protocol
 
-from ..errors import InvalidInput, LengthRequired
+from ..errors import InsufficientStorage, InvalidInput, LengthRequired
 
 WRITE_BATCH = 4 << 20
 
@@ -39,6 +41,19 @@ def declared_size(content_length: str | None, size_argument: str | None = None) 
     return values.pop()
 
 
+@contextlib.contextmanager
+def storage_errors() -> Iterator[None]:
+    """Turn a full disk (or quota) under the blob store into a 507 that says so, in any surface's envelope."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise InsufficientStorage(
+                "the registry's storage is full, so nothing was stored; try again later or tell the registry's staff"
+            ) from None
+        raise
+
+
 class OffloadedWrites:
     """Feeds a blob writer from the event loop, hashing and writing each batch on a worker thread.
 
@@ -46,6 +61,8 @@ class OffloadedWrites:
     one is stored: on two cores that roughly halves the CPU time an upload spends on the loop thread.
     At most one batch is being stored and one collected; ``add`` hands back an awaitable when reading must
     wait for storage (Tornado then stops reading the socket), which keeps memory bounded by two batches.
+    Once storing has failed (a full disk), the rest of the body is read and dropped, so that the client
+    receives the refusal instead of a reset connection; ``drain`` raises the failure.
     """
 
     def __init__(self, writer: Sink, batch_size: int = WRITE_BATCH) -> None:
@@ -54,25 +71,53 @@ class OffloadedWrites:
         self._chunks: list[bytes] = []
         self._collected = 0
         self._storing: asyncio.Future[None] | None = None
+        self._keeping: asyncio.Future[None] | None = None
+        self._failed: Exception | None = None
 
     def add(self, chunk: bytes) -> Awaitable[None] | None:
+        if self._failed is not None:
+            return None
         self._chunks.append(chunk)
         self._collected += len(chunk)
         if self._collected < self.batch_size:
             return None
-        return self._hand_off()
+        return self._hand_off_unless_failed()
 
     async def drain(self) -> None:
         """Store everything received so far; raises what storing raised."""
+        if self._failed is not None:
+            raise self._failed
         await self._hand_off()
         await self._wait_for_storage()
 
+    async def _hand_off_unless_failed(self) -> None:
+        try:
+            await self._hand_off()
+        except Exception as error:
+            self._failed = error
+            self._chunks, self._collected = [], 0
+
     def cancel(self) -> None:
-        """Discard the upload, once the batch in flight (whose thread still uses the file) is done."""
+        """Discard the upload, once the batch in flight (whose thread still uses the file) is done.
+
+        A sink that ``keeps_partial`` (a resumable upload) first stores every byte that arrived."""
+        if getattr(self.writer, "keeps_partial", False) and self._chunks:
+            batch, self._chunks, self._collected = self._chunks, [], 0
+            self._keeping = asyncio.ensure_future(self._keep(batch))
+            return
         if self._storing is None or self._storing.done():
             self._discard(self._storing)
         else:
             self._storing.add_done_callback(self._discard)
+
+    async def _keep(self, batch: list[bytes]) -> None:
+        try:
+            await self._wait_for_storage()
+            await asyncio.get_running_loop().run_in_executor(None, self._store, batch)
+        except Exception:
+            pass
+        finally:
+            self.writer.cancel()
 
     def _discard(self, storing: asyncio.Future[None] | None) -> None:
         """Cancel the writer; a failure to store the last batch is moot once the upload is discarded."""
@@ -113,9 +158,12 @@ class ReceivesBlob:
         return self.writes.add(chunk)
 
     async def received(self) -> None:
-        """Wait until every byte of the body is stored; call at the start of the verb method."""
+        """Wait until every byte of the body is stored; call at the start of the verb method.
+
+        A full disk is a 507 in the surface's envelope, like every other refusal."""
         if self.writes is not None:
-            await self.writes.drain()
+            with storage_errors():
+                await self.writes.drain()
 
     def on_finish(self) -> None:
         """Discard whatever was not committed; ``BaseHandler`` also calls this when a client hangs up mid-body."""

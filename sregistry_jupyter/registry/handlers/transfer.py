@@ -9,7 +9,7 @@ match. Downloads stream the blob in large chunks and honour ``Range``, ``HEAD`` 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,16 +17,18 @@ from sqlalchemy.orm import Session
 from tornado import iostream
 
 from ..access import Principal
-from ..errors import TooLarge
+from ..context import Registry
+from ..errors import Conflict, InsufficientStorage, RegistryError, TooLarge
 from ..names import validate_digest
 from ..orm import Image
 from ..ranges import parse_range
-from ..services import collections, images
+from ..services import collections, images, uploads
 from ..sif import read_sif_metadata
 from ..storage import BlobInfo, BlobStore
 from .api import ApiHandler
+from .base import BaseHandler
 from .serialize import image_json
-from .streaming import ReceivesBlob, declared_size
+from .streaming import ReceivesBlob, declared_size, storage_errors
 
 READ_CHUNK = 1 << 20
 
@@ -43,8 +45,34 @@ async def commit_blob(
     Both fsync or read the disk, so they run in the executor, never on the event loop.
     """
     loop = asyncio.get_running_loop()
-    blob = await loop.run_in_executor(None, commit, *args)
+    with storage_errors():
+        blob = await loop.run_in_executor(None, commit, *args)
     sif = await loop.run_in_executor(None, sif_metadata, store, blob)
+    return blob, sif
+
+
+async def publish_completion(
+    registry: Registry, completion: uploads.Completion
+) -> tuple[BlobInfo, dict[str, Any] | None]:
+    """Verify and publish an upload session that ``begin_completion`` locked, on the heavy pool.
+
+    A refusal the client can fix by waiting (writers still open, a full disk) reopens the session; any
+    other failure (the bytes do not match their digest) marks it failed, with the reason.
+    """
+    database = registry.database
+    try:
+        with storage_errors():
+            blob = await registry.run_heavy(uploads.verify_and_publish, registry.store, registry.hashes, completion)
+    except (Conflict, InsufficientStorage):
+        await database.write(uploads.reopen, completion.upload_id)
+        raise
+    except RegistryError as error:
+        await database.write(uploads.set_state, completion.upload_id, "failed", error.message)
+        raise
+    except BaseException:
+        await database.write(uploads.set_state, completion.upload_id, "failed", "the upload could not be stored")
+        raise
+    sif = await registry.run_heavy(sif_metadata, registry.store, blob)
     return blob, sif
 
 
@@ -129,58 +157,82 @@ class DownloadHandler(ApiHandler):
         )
 
     async def head(self, collection_name: str, container_name: str, ref: str) -> None:
-        self.send_head(await self.download(collection_name, container_name, ref))
+        await self.send(await self.download(collection_name, container_name, ref))
 
     async def get(self, collection_name: str, container_name: str, ref: str) -> None:
         await self.send(await self.download(collection_name, container_name, ref))
 
-    def send_head(self, download: Download) -> None:
-        if self.start_response(download) is not None:
-            self.finish()
-
     async def send(self, download: Download, share_id: int | None = None) -> None:
-        """Stream the image (or the requested range), counting a pull when it starts at byte 0."""
-        span = self.start_response(download)
-        if span is None:
-            return
-        first, last = span
-        if first == 0:
+        """Send the image (or the requested range), counting a pull when a download starts at byte 0."""
+
+        async def count() -> None:
             await self.count_pull(download.pull, share_id)
-        await stream_blob(self, self.registry.store, download.digest, first, last - first + 1)
 
-    def start_response(self, download: Download) -> tuple[int, int] | None:
-        """Set the headers; None if the response is already complete (304)."""
-        etag = f'"{download.digest}"'
-        self.set_header("ETag", etag)
-        self.set_header("Accept-Ranges", "bytes")
-        self.set_header("Cache-Control", "private, max-age=0")
-        if etag in [t.strip() for t in self.request.headers.get("If-None-Match", "").split(",")]:
-            self.set_status(304)
-            self.finish()
-            return None
-        size = download.size
-        span = None
-        if_range = self.request.headers.get("If-Range")
-        if if_range is None or if_range.strip() == etag:
-            span = parse_range(self.request.headers.get("Range"), size)
-        self.set_header("Content-Type", "application/octet-stream")
-        self.set_header("Content-Disposition", f'attachment; filename="{download.filename}"')
-        if span is None:
-            self.set_header("Content-Length", str(size))
-            return 0, size - 1
-        first, last = span
-        self.set_status(206)
-        self.set_header("Content-Range", f"bytes {first}-{last}/{size}")
-        self.set_header("Content-Length", str(last - first + 1))
-        return first, last
+        await send_blob(self, download.digest, download.size, filename=download.filename, counted=count)
 
 
-async def stream_blob(handler: ApiHandler, store: BlobStore, digest: str, offset: int, length: int) -> None:
-    """Write ``length`` bytes of a blob, waiting for each chunk to drain so memory stays flat."""
+def etag_matches(header: str | None, etag: str) -> bool:
+    """True if an ``If-None-Match`` list names ``etag`` (weakly compared) or is ``*``."""
+    if header is None:
+        return False
+    listed = [t.strip().removeprefix("W/") for t in header.split(",")]
+    return "*" in listed or etag in listed
+
+
+async def send_blob(
+    handler: BaseHandler,
+    digest: str,
+    size: int,
+    *,
+    filename: str | None = None,
+    counted: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """The one download path of every surface (native, share links, shub, the library's ``/v1/blobs``).
+
+    ETag is the digest; ``If-None-Match`` answers 304; one ``Range`` answers 206 with ``Content-Range``
+    (416 if unsatisfiable), unless an ``If-Range`` names another ETag; ``HEAD`` sends the headers only.
+    ``counted`` runs before the first byte of a download that starts at byte 0 (a pull).
+    """
+    request = handler.request
+    etag = f'"{digest}"'
+    handler.set_header("ETag", etag)
+    handler.set_header("Accept-Ranges", "bytes")
+    handler.set_header("Cache-Control", "private, max-age=0")
+    if etag_matches(request.headers.get("If-None-Match"), etag):
+        handler.set_status(304)
+        await handler.finish()
+        return
+    span = None
+    if_range = request.headers.get("If-Range")
+    if if_range is None or if_range.strip() == etag:
+        span = parse_range(request.headers.get("Range"), size)
+    handler.set_header("Content-Type", "application/octet-stream")
+    if filename:
+        handler.set_header("Content-Disposition", f'attachment; filename="{filename}"')
+    first, last = span if span is not None else (0, size - 1)
+    if span is not None:
+        handler.set_status(206)
+        handler.set_header("Content-Range", f"bytes {first}-{last}/{size}")
+    handler.set_header("Content-Length", str(last - first + 1))
+    if request.method == "HEAD":
+        await handler.finish()
+        return
+    if first == 0 and counted is not None:
+        await counted()
+    await stream_blob(handler, handler.registry.store, digest, first, last - first + 1)
+
+
+async def stream_blob(handler: BaseHandler, store: BlobStore, digest: str, offset: int, length: int) -> None:
+    """Write ``length`` bytes of a blob, reading each chunk off the event loop and waiting for it to drain,
+    so memory stays flat and a slow disk never stalls other requests."""
+    loop = asyncio.get_running_loop()
+    chunks = store.read(digest, offset, length, READ_CHUNK)
     try:
-        for chunk in store.read(digest, offset, length, READ_CHUNK):
+        while (chunk := await loop.run_in_executor(None, next, chunks, None)) is not None:
             handler.write(chunk)
             await handler.flush()
         await handler.finish()
     except iostream.StreamClosedError:
         return
+    finally:
+        chunks.close()

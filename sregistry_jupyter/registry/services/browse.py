@@ -12,12 +12,15 @@ from dataclasses import dataclass, field
 from sqlalchemy import BigInteger, and_, cast, func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from ..access import Action, Principal, Role, TeamAction, can, can_team, visible_collections
+from ..access import Action, Principal, Role, TeamAction, can, can_team, decide, role_of, visible_collections
 from ..errors import NotFound
 from ..names import validate_username
 from ..orm import Collection, CollectionMember, Container, Image, Share, Star, Tag, Team, TeamMember, User
 from . import collections, members
 from .collections import CollectionSummary
+
+# A container page lists this many tags, the most recently moved first (the API lists them all).
+MAX_TAGS = 200
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,7 @@ class ContainerView:
     collection: Collection
     container: Container
     tags: list[Tag]
+    tag_total: int
     images: list[Image]
     page: Page
     can: Abilities
@@ -105,10 +109,12 @@ class RecentPush:
 
 
 def abilities(session: Session, principal: Principal, collection: Collection) -> Abilities:
+    """What ``access.decide`` allows the viewer in ``collection``, with one look-up of their role."""
     user = principal.user
+    role = role_of(session, user, collection)
 
     def may(action: Action) -> bool:
-        return can(session, principal, action, collection)
+        return decide(principal, action, collection, role)
 
     starred = user is not None and session.scalar(
         select(Star.id).where(Star.user_id == user.id, Star.collection_id == collection.id)
@@ -246,10 +252,14 @@ def container_view(
             .where(Tag.container_id == container.id)
             .options(joinedload(Tag.image))
             .order_by(Tag.updated_at.desc(), Tag.name)
+            .limit(MAX_TAGS)
         )
     )
+    tag_total = session.scalar(select(func.count(Tag.id)).where(Tag.container_id == container.id)) or 0
     owners = collections.names_with_role(session, [collection.id])[collection.id]
-    return ContainerView(collection, container, tags, images, where, abilities(session, principal, collection), owners)
+    return ContainerView(
+        collection, container, tags, tag_total, images, where, abilities(session, principal, collection), owners
+    )
 
 
 @dataclass
@@ -346,42 +356,52 @@ def settings_view(session: Session, principal: Principal, name: str) -> Settings
 class ProfileView:
     user: User
     owned: list[CollectionSummary]
+    owned_page: Page
     contributing: list[CollectionSummary]
+    contributing_total: int
     starred: list[CollectionSummary]
+    starred_total: int
     teams: list[tuple[Team, str]]
     is_self: bool
 
 
-def profile_view(session: Session, principal: Principal, name: str) -> ProfileView:
-    """A person's page: their collections and stars that the viewer may see, and their teams (for people
-    who may see teams). Nothing private to them is shown to anyone else."""
+def role_page(
+    session: Session, principal: Principal, user: User, owner: bool, page: Page
+) -> tuple[list[CollectionSummary], int]:
+    """One page of the collections the viewer may see in which ``user`` is (or is not) an owner, by name."""
+    role = CollectionMember.role == Role.OWNER.value if owner else CollectionMember.role != Role.OWNER.value
+    where = (CollectionMember.user_id == user.id, role, visible_collections(principal))
+    joined = select(Collection.id).join(CollectionMember, CollectionMember.collection_id == Collection.id)
+    total = session.scalar(select(func.count()).select_from(joined.where(*where).subquery())) or 0
+    ids = list(session.scalars(joined.where(*where).order_by(Collection.name).offset(page.offset).limit(page.size)))
+    return summaries_of(session, ids), total
+
+
+def profile_view(session: Session, principal: Principal, name: str, page: int, per_page: int) -> ProfileView:
+    """A person's page: their collections and stars that the viewer may see (a page of each), and their teams
+    (for people who may see teams). Nothing private to them is shown to anyone else."""
     user = session.scalar(select(User).where(User.name == validate_username(name)))
     if user is None or user.disabled_at is not None:
         raise NotFound(f"no user {name!r}")
-    roles = (
-        select(CollectionMember.collection_id, CollectionMember.role)
-        .where(CollectionMember.user_id == user.id)
-        .subquery()
+    owned, owned_total = role_page(session, principal, user, True, Page(page, per_page, 0))
+    contributing, contributing_total = role_page(session, principal, user, False, Page(1, per_page, 0))
+    starred_where = (Star.user_id == user.id, visible_collections(principal))
+    starred_total = (
+        session.scalar(
+            select(func.count(Star.id)).join(Collection, Star.collection_id == Collection.id).where(*starred_where)
+        )
+        or 0
     )
-    listed = session.execute(
-        select(Collection.id, roles.c.role)
-        .join(roles, roles.c.collection_id == Collection.id)
-        .where(visible_collections(principal))
-        .order_by(Collection.name)
-    ).all()
-    ids = [collection_id for collection_id, _ in listed]
-    summaries = {s.collection.id: s for s in summaries_of(session, ids)}
-    owned = [summaries[i] for i, role in listed if role == Role.OWNER.value]
-    contributing = [summaries[i] for i, role in listed if role != Role.OWNER.value]
     star_ids = list(
         session.scalars(
             select(Collection.id)
             .join(Star, Star.collection_id == Collection.id)
-            .where(Star.user_id == user.id, visible_collections(principal))
+            .where(*starred_where)
             .order_by(Star.created_at.desc())
+            .limit(per_page)
         )
     )
-    starred_summaries = {s.collection.id: s for s in summaries_of(session, star_ids)}
+    starred = {s.collection.id: s for s in summaries_of(session, star_ids)}
     teams: list[tuple[Team, str]] = []
     if principal.user is not None:
         for team, role in session.execute(
@@ -390,7 +410,17 @@ def profile_view(session: Session, principal: Principal, name: str) -> ProfileVi
             if can_team(session, principal, TeamAction.SEE, team):
                 teams.append((team, role))
     is_self = principal.user is not None and principal.user.id == user.id
-    return ProfileView(user, owned, contributing, [starred_summaries[i] for i in star_ids], teams, is_self)
+    return ProfileView(
+        user,
+        owned,
+        Page(page, per_page, owned_total),
+        contributing,
+        contributing_total,
+        [starred[i] for i in star_ids],
+        starred_total,
+        teams,
+        is_self,
+    )
 
 
 def summaries_of(session: Session, ids: list[int]) -> list[CollectionSummary]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, ColumnElement, Select, cast, func, literal_column, or_, select, update
+from sqlalchemy import BigInteger, ColumnElement, Select, cast, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -301,12 +301,17 @@ def list_collections(
         )
     total = session.scalar(select(func.count(Collection.id)).where(*where)) or 0
     if sort in SORTS:
-        order = SORTS[sort]
-    else:
-        label = literal_column(SUMMARY_SORTS[sort])
-        order = label.desc() if sort.startswith("-") else label.asc()
-    query = _summary_query().where(*where).order_by(order, Collection.id).offset(offset).limit(limit)
-    return _summaries(session, query), total
+        query = _summary_query().where(*where).order_by(SORTS[sort], Collection.id).offset(offset).limit(limit)
+        return _summaries(session, query), total
+    # Sorting by a figure needs it for every collection, so only that figure is computed for all of them,
+    # and the full summaries only for the page's.
+    figure = _summary_query().selected_columns[SUMMARY_SORTS[sort]]
+    order = figure.desc() if sort.startswith("-") else figure.asc()
+    ids = list(
+        session.scalars(select(Collection.id).where(*where).order_by(order, Collection.id).offset(offset).limit(limit))
+    )
+    by_id = {s.collection.id: s for s in _summaries(session, _summary_query().where(Collection.id.in_(ids)))}
+    return [by_id[i] for i in ids], total
 
 
 def summarise(session: Session, collection: Collection) -> CollectionSummary:

@@ -11,7 +11,6 @@ The library client creates images before uploading them; such an image stays inv
 from __future__ import annotations
 
 import math
-import uuid
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -25,7 +24,6 @@ from ..orm import Blob, Collection, Container, Image, UploadSession, User, utcno
 from ..storage import BlobInfo
 from . import audit
 from .collections import check_push_into, get_container, get_visible, require
-from .gc import UPLOAD_TTL
 from .images import audit_push, ensure_blob, get_or_create_container, mark_uploaded, set_tag, with_retries
 
 DEFAULT_COLLECTION = "library"
@@ -131,8 +129,20 @@ def _reusable_blob(session: Session, principal: Principal, digest: str) -> Image
     return None
 
 
-def create_image(session: Session, principal: Principal, container_id: str, digest: str, description: str) -> Image:
-    """Create (or find) the image a push is about to upload; already uploaded if its bytes are known."""
+def create_image(
+    session: Session,
+    principal: Principal,
+    container_id: str,
+    digest: str,
+    description: str,
+    stored: BlobInfo | None,
+) -> Image:
+    """Create (or find) the image a push is about to upload; already uploaded if its bytes are known.
+
+    Known means: an image with that digest was verified on upload, and the store holds the blob
+    (``stored``, as the store reports it now) at the size recorded then. Anything else is uploaded
+    again, and the verified upload replaces whatever the store held.
+    """
     validate_digest(digest)
     container = get_container_by_id(session, principal, container_id, Action.PUSH)
 
@@ -142,7 +152,8 @@ def create_image(session: Session, principal: Principal, container_id: str, dige
             image = Image(container_id=container.id, digest=digest, description=description)
             session.add(image)
             known = _reusable_blob(session, principal, digest)
-            if known is not None and session.get(Blob, digest) is not None:
+            recorded = session.get(Blob, digest)
+            if known is not None and recorded is not None and stored is not None and stored.size == recorded.size:
                 mark_uploaded(image, principal, known.size, known.arch, known.sif)
                 audit_push(session, principal, container, digest, known.size, detail={"deduplicated": True})
             session.flush()
@@ -188,30 +199,6 @@ def record_session_upload(
     principal = Principal(Identity.of(user) if user else None, "write", via=Via.LINK)
     record_upload(session, principal, upload.image_id, blob, sif, remote_addr)
     upload.state = "done"
-
-
-def set_upload_state(session: Session, upload_id: str, state: str) -> None:
-    upload = session.get(UploadSession, upload_id)
-    if upload is not None:
-        upload.state = state
-
-
-def open_upload(
-    session: Session, principal: Principal, image: Image, kind: str, size: int, parts: dict[str, Any] | None = None
-) -> UploadSession:
-    upload = UploadSession(
-        id=uuid.uuid4().hex,
-        user_id=principal.user.id if principal.user else None,
-        image_id=image.id,
-        kind=kind,
-        declared_size=size,
-        declared_digest=image.digest,
-        parts=parts,
-        expires_at=utcnow() + UPLOAD_TTL,
-    )
-    session.add(upload)
-    session.commit()
-    return upload
 
 
 def get_upload(session: Session, upload_id: str, kind: str | None = None) -> UploadSession:

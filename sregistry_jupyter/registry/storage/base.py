@@ -1,4 +1,12 @@
-"""The BlobStore interface that every storage back end implements."""
+"""The BlobStore interface that every storage back end implements.
+
+A back end is a small set of enforced abstract methods: a writer for a whole blob (``writer``, with
+commit and cancel), writers at an offset for uploads that arrive in several requests (``start_assembly``,
+``part_writer``, ``read_assembly``, ``_publish_assembly``, ``discard_upload``), a reader at an offset
+(``read``), ``stat``, ``delete``, ``list_blobs`` and ``list_uploads`` for garbage collection, and
+optionally a URL to redirect downloads to. Verifying digests is done here, once, for every back end:
+a back end only moves bytes.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +14,14 @@ import abc
 import datetime as dt
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from traitlets.config import LoggingConfigurable
 
 from ..errors import DigestMismatch, SizeMismatch
+
+VERIFY_CHUNK = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -18,6 +29,36 @@ class BlobInfo:
     digest: str
     size: int
     modified: dt.datetime
+
+
+@dataclass(frozen=True)
+class UploadInfo:
+    """What an unfinished upload left in the store: its id (an assembly's, or a writer's) and its age."""
+
+    upload_id: str
+    size: int
+    modified: dt.datetime
+
+
+@dataclass
+class PrefixHash:
+    """The sha256 of an assembly's first ``position`` bytes, fed by part writers as the bytes arrive.
+
+    Parts that arrive in order extend it while they stream, so committing the assembly reads back only
+    what arrived out of order (nothing at all, usually). It lives in the memory of the process that
+    received the parts; a commit elsewhere starts from an empty one and reads the whole assembly once.
+    """
+
+    hasher: Any = field(default_factory=hashlib.sha256)
+    position: int = 0
+
+    def update(self, data: bytes | memoryview) -> None:
+        self.hasher.update(data)
+        self.position += len(data)
+
+    def hexdigest(self) -> str:
+        """The digest of the bytes so far (the hash itself goes on)."""
+        return self.hasher.copy().hexdigest()
 
 
 class BlobWriter(abc.ABC):
@@ -39,8 +80,8 @@ class BlobWriter(abc.ABC):
     def write(self, data: bytes | memoryview) -> None:
         if self.closed:
             raise ValueError("write to a closed blob writer")
-        self._hasher.update(data)
         self._write(data)
+        self._hasher.update(data)
         self.size += len(data)
 
     def commit(self, expected_digest: str, expected_size: int | None = None) -> BlobInfo:
@@ -72,35 +113,48 @@ class BlobWriter(abc.ABC):
     def _write(self, data: bytes | memoryview) -> None: ...
 
     @abc.abstractmethod
-    def _publish(self, digest: str) -> BlobInfo: ...
+    def _publish(self, digest: str) -> BlobInfo:
+        """Make the verified bytes the blob ``digest``, as a new object no writer can reach."""
 
     @abc.abstractmethod
     def _discard(self) -> None: ...
 
 
 class PartWriter(abc.ABC):
-    """Receives one part of a multipart upload; ``finish`` checks its length and returns its sha256 hex."""
+    """Writes the bytes ``[offset, offset + length)`` of an assembly; it does not hash unless given a
+    ``PrefixHash`` that ends where this part starts (``hash_into``).
 
-    def __init__(self, length: int) -> None:
-        self._hasher = hashlib.sha256()
+    ``finish`` checks that the whole part arrived; ``cancel`` stops early and keeps what was written
+    (``size`` bytes), which a resumable upload goes on from and a retried part overwrites.
+    """
+
+    def __init__(self, offset: int, length: int) -> None:
+        self.offset = offset
         self.length = length
         self.size = 0
+        self.prefix: PrefixHash | None = None
+
+    def hash_into(self, prefix: PrefixHash) -> None:
+        if prefix.position != self.offset + self.size:
+            raise ValueError("the running hash does not end where this part goes on")
+        self.prefix = prefix
 
     def write(self, data: bytes | memoryview) -> None:
         if self.size + len(data) > self.length:
             raise SizeMismatch(f"the part is longer than its declared {self.length} bytes")
-        self._hasher.update(data)
         self._write(data)
         self.size += len(data)
+        if self.prefix is not None:
+            self.prefix.update(data)
 
-    def finish(self) -> str:
+    def finish(self) -> None:
         if self.size != self.length:
+            self.cancel()
             raise SizeMismatch(f"received {self.size} bytes of a {self.length}-byte part")
         self._finish()
-        return self._hasher.hexdigest()
 
     def cancel(self) -> None:
-        """Stop writing this part; what was written is overwritten by a retry or caught by the digest check."""
+        """Stop writing this part; safe to call more than once."""
         self._finish()
 
     @abc.abstractmethod
@@ -108,7 +162,7 @@ class PartWriter(abc.ABC):
 
     @abc.abstractmethod
     def _finish(self) -> None:
-        """Release the part's resources; safe to call more than once."""
+        """Make what was written durable and release the part's resources; safe to call more than once."""
 
 
 class BlobStore(LoggingConfigurable):
@@ -141,8 +195,13 @@ class BlobStore(LoggingConfigurable):
         """Every committed blob (for garbage collection)."""
 
     @abc.abstractmethod
-    def reap_uploads(self, older_than: dt.timedelta) -> int:
-        """Remove leftovers of uploads that never finished (crashed processes); returns how many."""
+    def list_uploads(self) -> Iterator[UploadInfo]:
+        """Every unfinished upload's leftovers, assemblies and writers alike (for garbage collection)."""
+
+    @abc.abstractmethod
+    def discard_upload(self, upload_id: str) -> bool:
+        """Remove what the unfinished upload ``upload_id`` left (an assembly and its parts, or a writer's
+        bytes); True if there was anything. Safe to call more than once."""
 
     @abc.abstractmethod
     def start_assembly(self, upload_id: str, size: int) -> None:
@@ -153,12 +212,38 @@ class BlobStore(LoggingConfigurable):
         """A writer for the part ``[offset, offset + length)`` of an assembly."""
 
     @abc.abstractmethod
-    def commit_assembly(self, upload_id: str, expected_digest: str, size: int) -> BlobInfo:
-        """Verify the whole assembled blob against ``expected_digest`` and publish it; discard it on mismatch."""
+    def read_assembly(
+        self, upload_id: str, offset: int, length: int, chunk_size: int = VERIFY_CHUNK
+    ) -> Iterator[bytes]:
+        """The bytes ``[offset, offset + length)`` an assembly holds so far."""
 
     @abc.abstractmethod
-    def abort_assembly(self, upload_id: str) -> None:
-        """Discard an assembly and every part received; safe to call more than once."""
+    def _publish_assembly(self, upload_id: str, digest: str, size: int) -> BlobInfo:
+        """Make the verified assembly the blob ``digest``, refusing (``Conflict``) while a part writer of it
+        is open; the back end checks the size."""
+
+    def commit_assembly(
+        self, upload_id: str, expected_digest: str, size: int, prefix: PrefixHash | None = None
+    ) -> BlobInfo:
+        """Verify the assembly against ``expected_digest`` and publish it; discard it on a mismatch.
+
+        Only the bytes after ``prefix`` (all of them without one) are read back to finish the hash.
+        """
+        prefix = prefix or PrefixHash()
+        if prefix.position > size:
+            raise SizeMismatch(f"the upload holds more than {size} bytes")
+        try:
+            for chunk in self.read_assembly(upload_id, prefix.position, size - prefix.position):
+                prefix.update(chunk)
+            if prefix.position != size:
+                raise SizeMismatch(f"the assembled upload is not {size} bytes")
+            actual = "sha256." + prefix.hexdigest()
+            if actual != expected_digest:
+                raise DigestMismatch(f"the assembled upload's digest is {actual}, not {expected_digest}")
+        except (DigestMismatch, SizeMismatch):
+            self.discard_upload(upload_id)
+            raise
+        return self._publish_assembly(upload_id, expected_digest, size)
 
     def redirect_url(self, digest: str, expires_in: int, filename: str | None = None) -> str | None:
         """An absolute URL a client may fetch the blob from directly, or None if the registry serves it."""

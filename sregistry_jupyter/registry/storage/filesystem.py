@@ -1,31 +1,36 @@
 """The default blob store: a folder of files named by their sha256.
 
-Uploads are written to ``uploads/`` while hashing, fsynced, and renamed into ``blobs/sha256/xx/<hex>``
-only once the digest matches, so a cut or failed upload never appears. Identical uploads land on the
-same path, so an image pushed twice is stored once.
+Uploads are written to ``uploads/`` while hashing, fsynced, made read-only and renamed into
+``blobs/sha256/xx/<hex>`` only once the digest matches, so a cut or failed upload never appears and a
+published blob is always a file that no writer holds open. A verified upload replaces whatever file
+was at its address (the bytes just checked win over bytes stored earlier), so identical uploads still
+leave one file. An assembly (an upload in parts) is published only when none of its part writers is
+open in this process and none can open again; the upload sessions in the database extend that to
+every process.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import os
 import re
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from traitlets import Unicode
 
-from ..errors import DigestMismatch, InvalidInput, SizeMismatch
+from ..errors import Conflict, InvalidInput, SizeMismatch
 from ..names import digest_hex
-from .base import BlobInfo, BlobStore, BlobWriter, PartWriter
+from .base import VERIFY_CHUNK, BlobInfo, BlobStore, BlobWriter, PartWriter, UploadInfo
 
 UPLOAD_SUFFIX = ".upload"
 WRITEBACK_WINDOW = 32 << 20
 ASSEMBLY_SUFFIX = ".assembly"
 UPLOAD_ID_RE = re.compile(r"[A-Za-z0-9_-]{8,64}")
+PUBLISHED_MODE = 0o444
 
 
 def _fsync_dir(path: Path) -> None:
@@ -36,19 +41,23 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _publish_file(source: Path, target: Path) -> None:
-    """Move a verified upload to its content address, or drop it if those bytes are already stored.
+def _publish_file(fd: int, source: Path, target: Path) -> BlobInfo:
+    """Make the verified upload open as ``fd`` the blob at ``target``: durable, read-only, by rename.
 
-    Touching an existing blob marks it as freshly referenced, so garbage collection's grace period
-    protects it while the push that re-uses it is being recorded.
+    The caller guarantees that no other descriptor may write the file. Renaming replaces a file already
+    at ``target``; that also marks those bytes as freshly referenced, so garbage collection's grace
+    period protects them while the push is being recorded.
     """
     try:
-        os.utime(target)
-    except FileNotFoundError:
-        os.replace(source, target)
-        _fsync_dir(target.parent)
-    else:
-        source.unlink()
+        os.fsync(fd)
+        os.fchmod(fd, PUBLISHED_MODE)
+    finally:
+        os.close(fd)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(source, target)
+    _fsync_dir(target.parent)
+    st = target.stat()
+    return BlobInfo("sha256." + target.name, st.st_size, _mtime(st))
 
 
 def _write_back_and_drop(fd: int) -> None:
@@ -87,14 +96,8 @@ class FilesystemBlobWriter(BlobWriter):
             _write_back_and_drop(self._fd)
 
     def _publish(self, digest: str) -> BlobInfo:
-        os.fsync(self._fd)
-        os.close(self._fd)
-        self._fd = -1
-        target = self._store.path_for(digest)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _publish_file(self._tmp, target)
-        st = target.stat()
-        return BlobInfo(digest, st.st_size, _mtime(st))
+        fd, self._fd = self._fd, -1
+        return _publish_file(fd, self._tmp, self._store.path_for(digest))
 
     def _discard(self) -> None:
         if self._fd >= 0:
@@ -106,22 +109,25 @@ class FilesystemBlobWriter(BlobWriter):
 class FilesystemPartWriter(PartWriter):
     """Writes one part at its offset in the assembly file (parts may come from several processes)."""
 
-    def __init__(self, path: Path, offset: int, length: int) -> None:
-        super().__init__(length)
-        self._fd = os.open(path, os.O_WRONLY)
-        self._position = offset
+    def __init__(self, store: FilesystemBlobStore, upload_id: str, fd: int, offset: int, length: int) -> None:
+        super().__init__(offset, length)
+        self._store = store
+        self._upload_id = upload_id
+        self._fd = fd
 
     def _write(self, data: bytes | memoryview) -> None:
         view = memoryview(data)
+        position = self.offset + self.size
         while view:
-            written = os.pwrite(self._fd, view, self._position)
-            self._position += written
+            written = os.pwrite(self._fd, view, position)
+            position += written
             view = view[written:]
 
     def _finish(self) -> None:
         if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+            fd, self._fd = self._fd, -1
+            os.close(fd)
+            self._store._writer_closed(self._upload_id)
 
 
 class FilesystemBlobStore(BlobStore):
@@ -135,6 +141,8 @@ class FilesystemBlobStore(BlobStore):
         self.uploads_dir = Path(self.root) / "uploads"
         self.blobs_dir.mkdir(parents=True, exist_ok=True)
         self.uploads_dir.mkdir(parents=True, exist_ok=True)
+        self._writers_lock = threading.Lock()
+        self._open_writers: dict[str, int] = {}
 
     def path_for(self, digest: str) -> Path:
         hexdigest = digest_hex(digest)
@@ -167,6 +175,7 @@ class FilesystemBlobStore(BlobStore):
             os.close(fd)
 
     def delete(self, digest: str) -> bool:
+        """Remove a blob (a read-only file in a writable folder, so unlinking it needs no chmod)."""
         try:
             self.path_for(digest).unlink()
         except FileNotFoundError:
@@ -182,22 +191,32 @@ class FilesystemBlobStore(BlobStore):
                     continue
                 yield BlobInfo(f"sha256.{entry.name}", st.st_size, _mtime(st))
 
-    def reap_uploads(self, older_than: dt.timedelta) -> int:
-        cutoff = dt.datetime.now(dt.UTC).replace(tzinfo=None) - older_than
-        reaped = 0
-        leftovers = [*self.uploads_dir.glob(f"*{UPLOAD_SUFFIX}"), *self.uploads_dir.glob(f"*{ASSEMBLY_SUFFIX}")]
-        for entry in leftovers:
+    def list_uploads(self) -> Iterator[UploadInfo]:
+        for entry in sorted(self.uploads_dir.iterdir()):
+            if entry.suffix not in (UPLOAD_SUFFIX, ASSEMBLY_SUFFIX):
+                continue
             try:
-                if _mtime(entry.stat()) < cutoff:
-                    entry.unlink()
-                    reaped += 1
+                st = entry.stat()
             except FileNotFoundError:
                 continue
-        return reaped
+            yield UploadInfo(entry.stem, st.st_size, _mtime(st))
 
-    def _assembly_path(self, upload_id: str) -> Path:
+    def discard_upload(self, upload_id: str) -> bool:
+        self._check_id(upload_id)
+        found = False
+        for suffix in (ASSEMBLY_SUFFIX, UPLOAD_SUFFIX):
+            with contextlib.suppress(FileNotFoundError):
+                (self.uploads_dir / f"{upload_id}{suffix}").unlink()
+                found = True
+        return found
+
+    @staticmethod
+    def _check_id(upload_id: str) -> None:
         if not UPLOAD_ID_RE.fullmatch(upload_id):
             raise InvalidInput(f"invalid upload id {upload_id!r}")
+
+    def _assembly_path(self, upload_id: str) -> Path:
+        self._check_id(upload_id)
         return self.uploads_dir / f"{upload_id}{ASSEMBLY_SUFFIX}"
 
     def start_assembly(self, upload_id: str, size: int) -> None:
@@ -210,36 +229,51 @@ class FilesystemBlobStore(BlobStore):
 
     def part_writer(self, upload_id: str, offset: int, length: int) -> FilesystemPartWriter:
         path = self._assembly_path(upload_id)
-        if not path.exists():
-            raise InvalidInput(f"no upload {upload_id!r} in progress")
-        return FilesystemPartWriter(path, offset, length)
+        with self._writers_lock:
+            try:
+                fd = os.open(path, os.O_WRONLY)
+            except FileNotFoundError:
+                raise InvalidInput(f"no upload {upload_id!r} in progress") from None
+            self._open_writers[upload_id] = self._open_writers.get(upload_id, 0) + 1
+        return FilesystemPartWriter(self, upload_id, fd, offset, length)
 
-    def commit_assembly(self, upload_id: str, expected_digest: str, size: int) -> BlobInfo:
-        path = self._assembly_path(upload_id)
-        target = self.path_for(expected_digest)
-        hasher = hashlib.sha256()
+    def _writer_closed(self, upload_id: str) -> None:
+        with self._writers_lock:
+            left = self._open_writers.pop(upload_id, 1) - 1
+            if left:
+                self._open_writers[upload_id] = left
+
+    def read_assembly(
+        self, upload_id: str, offset: int, length: int, chunk_size: int = VERIFY_CHUNK
+    ) -> Iterator[bytes]:
         try:
-            fd = os.open(path, os.O_RDONLY)
+            fd = os.open(self._assembly_path(upload_id), os.O_RDONLY)
         except FileNotFoundError:
             raise InvalidInput(f"no upload {upload_id!r} in progress") from None
         try:
-            if os.fstat(fd).st_size != size:
-                raise SizeMismatch(f"the assembled upload is not {size} bytes")
-            for chunk in iter(lambda: os.read(fd, 4 << 20), b""):
-                hasher.update(chunk)
-            actual = "sha256." + hasher.hexdigest()
-            if actual != expected_digest:
-                raise DigestMismatch(f"the assembled upload's digest is {actual}, not {expected_digest}")
-            os.fsync(fd)
-        except BaseException:
+            if os.fstat(fd).st_size < offset + length:
+                raise SizeMismatch(f"the assembled upload is shorter than {offset + length} bytes")
+            position, end = offset, offset + length
+            while position < end:
+                chunk = os.pread(fd, min(chunk_size, end - position), position)
+                if not chunk:
+                    break
+                position += len(chunk)
+                yield chunk
+        finally:
             os.close(fd)
-            path.unlink(missing_ok=True)
-            raise
-        os.close(fd)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _publish_file(path, target)
-        st = target.stat()
-        return BlobInfo(expected_digest, st.st_size, _mtime(st))
 
-    def abort_assembly(self, upload_id: str) -> None:
-        self._assembly_path(upload_id).unlink(missing_ok=True)
+    def _publish_assembly(self, upload_id: str, digest: str, size: int) -> BlobInfo:
+        path = self._assembly_path(upload_id)
+        with self._writers_lock:
+            if self._open_writers.get(upload_id):
+                raise Conflict("parts of this upload are still being written")
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                raise InvalidInput(f"no upload {upload_id!r} in progress") from None
+            if os.fstat(fd).st_size != size:
+                os.close(fd)
+                self.discard_upload(upload_id)
+                raise SizeMismatch(f"the assembled upload is not {size} bytes")
+            return _publish_file(fd, path, self.path_for(digest))

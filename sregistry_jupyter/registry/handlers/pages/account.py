@@ -21,13 +21,15 @@ def accepted_at(session: Session, user_id: int) -> dt.datetime | None:
     return user.terms_accepted_at if user is not None else None
 
 
-def accept_terms(session: Session, principal: Principal, remote_addr: str) -> None:
-    """Record that the person accepted the terms of service (once)."""
+def accept_terms(session: Session, principal: Principal, remote_addr: str) -> bool:
+    """Record that the person accepted the terms of service (once); True if this was the first time."""
     assert principal.user is not None
     user = session.get(User, principal.user.id)
-    if user is not None and user.terms_accepted_at is None:
-        user.terms_accepted_at = utcnow()
-        audit.record(session, "user.accept-terms", principal, remote_addr=remote_addr)
+    if user is None or user.terms_accepted_at is not None:
+        return False
+    user.terms_accepted_at = utcnow()
+    audit.record(session, "user.accept-terms", principal, remote_addr=remote_addr)
+    return True
 
 
 class TermsHandler(PageHandler):
@@ -47,8 +49,10 @@ class TermsHandler(PageHandler):
 
     async def submit(self, form: dict[str, str]) -> None:
         self.require_person()
-        await self.write_db(accept_terms, self.principal, self.remote_addr)
-        self.redirect(safe_next(form.get("next")), status=303)
+        first = await self.write_db(accept_terms, self.principal, self.remote_addr)
+        next_url = safe_next(form.get("next"))
+        # A newcomer who signed in from the home page is welcomed; anyone on their way elsewhere goes on.
+        self.redirect("/welcome" if first and next_url == "/" else next_url, status=303)
 
 
 def sign_out(session: Session, principal: Principal, key: str | None, everywhere: bool, remote_addr: str) -> None:

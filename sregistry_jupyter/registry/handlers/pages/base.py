@@ -21,7 +21,7 @@ from ...auth import sessions
 from ...errors import Forbidden, InvalidInput
 from ..base import BaseHandler, storable
 from ..security import set_page_headers
-from . import format
+from . import wording
 
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 ERROR_TITLES = {400: "That did not work", 403: "Not allowed", 404: "Not found", 405: "Not allowed here"}
@@ -110,12 +110,12 @@ class PageHandler(BaseHandler):
             nav_links=NAV_LINKS,
             section=self.request.path.strip("/").split("/")[0],
             search_query=self.get_query_argument("q", "") if self.request.path == "/collections" else "",
-            human_size=format.human_size,
-            ago=format.ago,
-            until=format.until,
-            stamp=format.stamp,
-            short_digest=format.short_digest,
-            plural=format.plural,
+            human_size=wording.human_size,
+            ago=wording.ago,
+            until=wording.until,
+            stamp=wording.stamp,
+            short_digest=wording.short_digest,
+            plural=wording.plural,
             may_staff=decide_staff(self.principal, StaffAction.LIST_USERS),
         )
         return namespace

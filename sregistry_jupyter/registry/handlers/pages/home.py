@@ -9,6 +9,7 @@ from ...access import Principal
 from ...orm import ApiToken, CollectionMember, TeamMember
 from ...services import browse, collections
 from .base import PageHandler, remote_name, safe_next, sregistry_config
+from .listing import page_links
 
 
 def is_newcomer(session: Session, principal: Principal) -> bool:
@@ -72,9 +73,12 @@ class ProfileHandler(PageHandler):
     """``/users/<name>``: what the viewer may see of a person's collections, stars and teams."""
 
     async def get(self, name: str) -> None:
-        view = await self.read_db(browse.profile_view, self.principal, name)
+        view = await self.read_db(
+            browse.profile_view, self.principal, name, self.page_number(), self.registry.default_page_size
+        )
         deleted = self.get_query_argument("deleted", None) if view.is_self else None
-        self.render("profile.html", view=view, person=view.user, deleted=deleted)
+        links = page_links(f"/users/{name}", {}, view.owned_page)
+        self.render("profile.html", view=view, person=view.user, deleted=deleted, links=links)
 
 
 class MyProfileHandler(PageHandler):

@@ -43,4 +43,4 @@ class UploadHandler(PageHandler):
 
 
 def routes() -> list[tuple[str, type]]:
-    return [(r"/upload", UploadHandler)]
+    return [(r"/collections/-/upload", UploadHandler)]
