@@ -32,7 +32,7 @@ from sregistry_jupyter.registry import db
 from sregistry_jupyter.registry.connections import make_server
 from sregistry_jupyter.registry.context import Registry
 from sregistry_jupyter.registry.services import users
-from sregistry_jupyter.registry.storage import FilesystemBlobStore
+from sregistry_jupyter.registry.storage import BlobStore, FilesystemBlobStore
 from sregistry_jupyter.registry.webapp import make_app
 
 PG_ADMIN_URL = os.environ.get("SREGISTRY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -203,14 +203,16 @@ def start_in_thread(context: Registry) -> tuple[str, callable]:
     return f"http://127.0.0.1:{state['port']}", stop
 
 
-def open_context(db_url: str, data_dir: Path, lock_wait: float = db.LOCK_WAIT, **settings) -> Registry:
+def open_context(
+    db_url: str, data_dir: Path, lock_wait: float = db.LOCK_WAIT, store: BlobStore | None = None, **settings
+) -> Registry:
     """A registry on ``db_url`` whose data dir holds its secret key, as a real start leaves it, so that the
-    admin commands run against it sign with the same key."""
+    admin commands run against it sign with the same key (its blobs in ``store``, by default a folder there)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "secret_key").write_bytes(SECRET)
     engine = db.make_engine(db_url, lock_wait)
     db.upgrade(engine)
-    store = FilesystemBlobStore(root=str(data_dir / "storage"))
+    store = store or FilesystemBlobStore(root=str(data_dir / "storage"))
     return Registry(
         engine=engine,
         session_factory=db.make_session_factory(engine),

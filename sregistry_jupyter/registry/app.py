@@ -36,7 +36,7 @@ from .context import Registry
 from .proxies import TrustedProxies
 from .services.limits import Limiter, Limits, parse_networks
 from .services.uploads import UploadLimits
-from .storage import BlobStore, FilesystemBlobStore
+from .storage import BlobStore, FilesystemBlobStore, StoreUnavailable
 from .webapp import make_app
 
 CONFIG_FILE = "sregistry_jupyter_config.py"
@@ -56,6 +56,22 @@ common_aliases = {
     "log-format": "RegistryApp.log_format",
 }
 AUTHENTICATORS = [LocalAuthenticator, GitHubAuthenticator, OIDCAuthenticator, HubAuthenticator]
+BLOB_STORES = {
+    "filesystem": "sregistry_jupyter.registry.storage.filesystem.FilesystemBlobStore",
+    "s3": "sregistry_jupyter.registry.storage.s3.S3BlobStore",
+}
+
+
+class BlobStoreType(Type):
+    """A blob store class, named by a short alias (``filesystem``, ``s3``) or by its import path.
+
+    The S3 store is imported only when chosen, so boto3 is needed only by those who use it.
+    """
+
+    def validate(self, obj: object, value: object) -> object:
+        if isinstance(value, str):
+            value = BLOB_STORES.get(value.strip().lower(), value)
+        return super().validate(obj, value)
 
 
 class RegistryUnavailable(Exception):
@@ -102,7 +118,12 @@ class RegistryApp(Application):
     )
     ip = Unicode("127.0.0.1", config=True, help="The address to listen on.")
     port = Integer(5000, config=True, help="The port to listen on (0 picks a free one).")
-    blob_store_class = Type(FilesystemBlobStore, klass=BlobStore, config=True, help="Where image bytes are stored.")
+    blob_store_class = BlobStoreType(
+        FilesystemBlobStore,
+        klass=BlobStore,
+        config=True,
+        help=f"Where image bytes are stored: {' or '.join(BLOB_STORES)} (or the import path of a BlobStore class).",
+    )
     max_upload_size = Integer(64 << 30, config=True, help="Largest image accepted, in bytes.")
     multipart_part_size = Integer(
         64 << 20, config=True, help="Part size handed to library clients for multipart uploads, in bytes."
@@ -221,8 +242,9 @@ class RegistryApp(Application):
     @property
     def classes(self) -> list[type]:  # type: ignore[override]
         pluggable = [FilesystemBlobStore, *AUTHENTICATORS]
-        if self.authenticator_class not in pluggable:
-            pluggable.append(self.authenticator_class)
+        for chosen in (self.blob_store_class, self.authenticator_class):
+            if chosen not in pluggable:
+                pluggable.append(chosen)
         # A command with options of its own lists them, so that its --help can describe them.
         own = [type(self)] if type(self) is not RegistryApp and type(self).class_own_traits(config=True) else []
         return [RegistryApp, *own, *pluggable]
@@ -359,21 +381,30 @@ class RegistryApp(Application):
         Without ``create`` a registry must already exist where the options point, or RegistryUnavailable says so.
         """
         if create:
+            store = self.make_store()  # first: an unusable bucket stops a start before anything is created
             engine, _ = self.create_database()
         else:
+            store = None
             engine = self.existing_database()
         try:
-            return self.registry_on(engine, self.secret_key(create=create))
+            return self.registry_on(engine, self.secret_key(create=create), store)
         except BaseException:
             engine.dispose()
             raise
 
-    def registry_on(self, engine: Engine, secret_key: bytes) -> Registry:
+    def make_store(self) -> BlobStore:
+        """The configured blob store, or RegistryUnavailable saying in one line why it cannot be used."""
         store_kwargs = {}
         if issubclass(self.blob_store_class, FilesystemBlobStore):
             configured = self.config.get("FilesystemBlobStore", {}).get("root")
             store_kwargs["root"] = configured or str(Path(self.data_dir).resolve() / "storage")
-        store = self.blob_store_class(parent=self, **store_kwargs)
+        try:
+            return self.blob_store_class(parent=self, **store_kwargs)
+        except StoreUnavailable as error:
+            raise RegistryUnavailable(str(error)) from None
+
+    def registry_on(self, engine: Engine, secret_key: bytes, store: BlobStore | None = None) -> Registry:
+        store = store or self.make_store()
         policy = Policy(
             users_create_collections=self.users_create_collections,
             users_create_teams=self.users_create_teams,
@@ -389,7 +420,7 @@ class RegistryApp(Application):
             name=self.registry_name,
             public_url=self.public_url.rstrip("/"),
             max_upload_size=self.max_upload_size,
-            multipart_part_size=self.multipart_part_size,
+            multipart_part_size=max(self.multipart_part_size, store.min_part_size),
             upload_limits=UploadLimits(self.max_open_uploads, self.max_open_upload_bytes),
             max_json_body=self.max_json_body,
             default_page_size=self.default_page_size,
@@ -439,11 +470,12 @@ class InitCommand(RegistryApp):
             self.write_config_file()
             return
         try:
+            store = self.make_store()  # creates the storage folders (or checks the bucket), as a start would
             engine, upgrade = self.create_database()
         except RegistryUnavailable as error:
             self.fail(str(error))
         try:
-            self.registry_on(engine, self.secret_key())  # creates the storage folders, as a start would
+            self.registry_on(engine, self.secret_key(), store)
         finally:
             engine.dispose()
         where = f"at {Path(self.data_dir).resolve()}" if db.sqlite_file(engine) else f"in {self.shown_db_url()}"

@@ -14,8 +14,10 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
+from sregistry_jupyter.models import rules
 from sregistry_jupyter.registry.names import is_digest
 from sregistry_jupyter.registry.orm import ApiToken, Collection, CollectionMember, Event, User
+from sregistry_jupyter.registry.services import collections
 from tests.registry.test_transfer import IMAGES, digest_of, push
 
 API = "/api/v1"
@@ -135,6 +137,10 @@ def test_pagination_and_bad_paging(registry):
     ]:
         body = assert_error(anonymous.get(f"{API}/collections", params=params), 400, "INVALID")
         assert body["message"].startswith(word + " must be"), (params, body)
+
+
+def test_the_documented_sorts_are_the_ones_the_registry_offers():
+    assert set(rules.SORTS) == set(collections.SORTS) | set(collections.SUMMARY_SORTS)
 
 
 def test_search_and_every_sort(registry):

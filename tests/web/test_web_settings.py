@@ -100,6 +100,17 @@ def test_owner_actions_on_a_container_and_the_sharing_tab(tab: Tab, site: Site, 
     tab.expected_failures.append("/shares/")
     assert httpx.get(link).status_code == 404
 
+    tab.go("/collections/owned-lab/tool")
+    page.on("dialog", lambda dialog: dialog.accept())
+    tab.expected_failures.append("/collections/owned-lab/tool")
+    page.locator("article.image").first.get_by_role("button", name="Delete image").click()
+    assert "frozen" in page.get_by_role("alert").text_content()
+    page.get_by_role("button", name="Unfreeze stable").click()
+    page.locator("article.image").first.get_by_role("button", name="Delete image").click()
+    assert page.get_by_role("status").text_content().startswith("Deleted the image sha256.")
+    assert page.get_by_text("This container has no images yet.").is_visible()
+    assert site.api("alice").get("/api/v1/collections/owned-lab/containers/tool/images").json()["items"] == []
+
 
 def test_the_danger_zone_lists_what_goes_and_deletes_after_the_name_is_typed(tab: Tab, site: Site, tmp_path):
     page = tab.page

@@ -13,7 +13,9 @@ from .security import StaticFileHandler, set_page_headers
 
 @functools.cache
 def document(title: str) -> str:
-    """The document as JSON, generated once per process; the API page reads the same one."""
+    """The document as JSON, generated once per process; the API page reads the same one. The generator
+    reads the route table, which routes this handler, so it is imported when first needed rather than with
+    this module."""
     from ..openapi import build_spec
 
     return json.dumps(build_spec(title))
@@ -37,8 +39,8 @@ class SwaggerPageHandler(BaseHandler):
 
 
 def routes() -> list[tuple]:
+    """The Swagger UI page and its assets; the document itself is a route of ``native``."""
     return [
-        (r"/api/openapi.json", OpenApiHandler),
         (r"/api/docs/?", SwaggerPageHandler),
         (r"/api/docs/assets/(.*)", StaticFileHandler, {"path": str(swagger_ui_path)}),
     ]

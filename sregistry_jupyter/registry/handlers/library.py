@@ -326,7 +326,7 @@ class ReceivesImage(ReceivesBlob, LibraryHandler):
     def receive_image(self, digest: str, size: int) -> None:
         """Stream the body into a new blob writer (no database session is held while it arrives)."""
         self.digest, self.size = digest, size
-        self.writer = self.registry.store.writer()
+        self.writer = self.registry.store.writer(digest)
         self.receive_into(self.writer, size)
 
     async def received_image(self) -> tuple[BlobInfo, dict[str, Any] | None]:
@@ -508,13 +508,15 @@ class SignedUploadHandler(ReceivesImage):
 
 def start_multipart(
     session: Session, principal: Principal, image_id: str, size: int, part_size: int, limits: uploads.UploadLimits
-) -> tuple[str, dict[str, int]]:
+) -> tuple[str, dict[str, int], str]:
+    """Open the session; returns its id, its layout and the image's digest (which lets a store place the
+    parts at the blob's address as they arrive)."""
     image = library.get_image_by_id(session, principal, image_id, Action.PUSH)
     layout = library.multipart_layout(size, part_size)
     upload = uploads.open_session(
         session, principal, "multipart", size, image.digest, limits, image_id=image.id, parts=layout
     )
-    return upload.id, layout
+    return upload.id, layout, image.digest
 
 
 def image_upload(session: Session, principal: Principal, image_id: str, upload_id: Any) -> OpenUpload:
@@ -532,7 +534,7 @@ class MultipartHandler(LibraryHandler):
     async def post(self, image_id: str) -> None:
         self.require_user()
         size = file_size(self.json_body(), self.registry.max_upload_size)
-        upload_id, layout = await self.write_db(
+        upload_id, layout, digest = await self.write_db(
             start_multipart,
             self.principal,
             image_id,
@@ -541,7 +543,9 @@ class MultipartHandler(LibraryHandler):
             self.registry.upload_limits,
         )
         with storage_errors():
-            await asyncio.get_running_loop().run_in_executor(None, self.registry.store.start_assembly, upload_id, size)
+            await asyncio.get_running_loop().run_in_executor(
+                None, self.registry.store.start_assembly, upload_id, size, digest
+            )
         self.data({"uploadID": upload_id, **layout, "options": {"s3compliant": "false"}})
 
     async def put(self, image_id: str) -> None:

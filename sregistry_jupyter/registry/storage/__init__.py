@@ -7,7 +7,16 @@ be redirected to. Every back end passes the same
 contract tests (``tests/registry/test_storage_contract.py``).
 """
 
-from .base import BlobInfo, BlobStore, BlobWriter, PartWriter, PrefixHash, UploadInfo
+from .base import BlobInfo, BlobStore, BlobWriter, PartWriter, PrefixHash, StoreUnavailable, UploadInfo
 from .filesystem import FilesystemBlobStore
 
-__all__ = ["BlobInfo", "BlobStore", "BlobWriter", "FilesystemBlobStore", "PartWriter", "PrefixHash", "UploadInfo"]
+__all__ = [
+    "BlobInfo",
+    "BlobStore",
+    "BlobWriter",
+    "FilesystemBlobStore",
+    "PartWriter",
+    "PrefixHash",
+    "StoreUnavailable",
+    "UploadInfo",
+]

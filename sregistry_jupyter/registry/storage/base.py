@@ -24,6 +24,10 @@ from ..errors import DigestMismatch, SizeMismatch
 VERIFY_CHUNK = 4 << 20
 
 
+class StoreUnavailable(Exception):
+    """The store cannot be used (a missing bucket, an unreachable endpoint); the message says so in one line."""
+
+
 @dataclass(frozen=True)
 class BlobInfo:
     digest: str
@@ -168,9 +172,13 @@ class PartWriter(abc.ABC):
 class BlobStore(LoggingConfigurable):
     """Abstract blob storage; configured as ``RegistryApp.blob_store_class``."""
 
+    #: The smallest part (but the last) that ``part_writer`` accepts in an assembly.
+    min_part_size = 1
+
     @abc.abstractmethod
-    def writer(self) -> BlobWriter:
-        """A new writer for one upload."""
+    def writer(self, digest: str | None = None) -> BlobWriter:
+        """A new writer for one upload; ``digest``, when the upload declares it up front, lets a store
+        place the bytes at their final address as they arrive (they still become visible only at commit)."""
 
     @abc.abstractmethod
     def stat(self, digest: str) -> BlobInfo | None:
@@ -204,8 +212,8 @@ class BlobStore(LoggingConfigurable):
         bytes); True if there was anything. Safe to call more than once."""
 
     @abc.abstractmethod
-    def start_assembly(self, upload_id: str, size: int) -> None:
-        """Prepare to receive a blob of ``size`` bytes in parts that may arrive in any order."""
+    def start_assembly(self, upload_id: str, size: int, digest: str | None = None) -> None:
+        """Prepare to receive a blob of ``size`` bytes in parts (``digest`` as for ``writer``)."""
 
     @abc.abstractmethod
     def part_writer(self, upload_id: str, offset: int, length: int) -> PartWriter:

@@ -60,17 +60,18 @@ def _publish_file(fd: int, source: Path, target: Path) -> BlobInfo:
     return BlobInfo("sha256." + target.name, st.st_size, _mtime(st))
 
 
-def _write_back_and_drop(fd: int) -> None:
+def _write_back_and_drop(fd: int, offset: int = 0, length: int = 0) -> None:
     """Start writing a file's dirty pages to disk without waiting, and drop its pages already written.
 
     Linux's ``POSIX_FADV_DONTNEED`` does both. Called every ``WRITEBACK_WINDOW`` bytes of an upload, it lets
     the disk work while the rest arrives (the fsync at commit has only the tail left), keeps a multi-GB
     upload from evicting the page cache that other requests use, and keeps it clear of dirty-page throttling.
-    The call is advisory, so where it is missing or refused the upload simply goes on.
+    The call is advisory, so where it is missing or refused the upload simply goes on. A part writer names
+    its own range (``length`` 0 is to the end of the file).
     """
     if hasattr(os, "posix_fadvise"):
         with contextlib.suppress(OSError):
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
 
 
 def _mtime(st: os.stat_result) -> dt.datetime:
@@ -114,6 +115,7 @@ class FilesystemPartWriter(PartWriter):
         self._store = store
         self._upload_id = upload_id
         self._fd = fd
+        self._flushed = offset
 
     def _write(self, data: bytes | memoryview) -> None:
         view = memoryview(data)
@@ -122,6 +124,9 @@ class FilesystemPartWriter(PartWriter):
             written = os.pwrite(self._fd, view, position)
             position += written
             view = view[written:]
+        if position - self._flushed >= WRITEBACK_WINDOW:
+            _write_back_and_drop(self._fd, self._flushed, position - self._flushed)
+            self._flushed = position
 
     def _finish(self) -> None:
         if self._fd >= 0:
@@ -148,7 +153,7 @@ class FilesystemBlobStore(BlobStore):
         hexdigest = digest_hex(digest)
         return self.blobs_dir / hexdigest[:2] / hexdigest
 
-    def writer(self) -> FilesystemBlobWriter:
+    def writer(self, digest: str | None = None) -> FilesystemBlobWriter:
         return FilesystemBlobWriter(self)
 
     def stat(self, digest: str) -> BlobInfo | None:
@@ -219,7 +224,7 @@ class FilesystemBlobStore(BlobStore):
         self._check_id(upload_id)
         return self.uploads_dir / f"{upload_id}{ASSEMBLY_SUFFIX}"
 
-    def start_assembly(self, upload_id: str, size: int) -> None:
+    def start_assembly(self, upload_id: str, size: int, digest: str | None = None) -> None:
         path = self._assembly_path(upload_id)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
