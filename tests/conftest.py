@@ -218,8 +218,7 @@ def open_context(
         session_factory=db.make_session_factory(engine),
         store=store,
         secret_key=SECRET,
-        name="Test Registry",
-        **settings,
+        **{"name": "Test Registry", **settings},
     )
 
 

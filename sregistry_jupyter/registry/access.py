@@ -429,6 +429,56 @@ def visible_collections(principal: Principal) -> ColumnElement[bool]:
     return or_(Collection.private == false(), Collection.id.in_(member))
 
 
+class StaffAction(enum.StrEnum):
+    """What the registry's staff pages do, beyond any one collection or team."""
+
+    AUDIT = "audit"
+    LIST_USERS = "list_users"
+    DISABLE_USER = "disable_user"
+    CREATE_ROBOT = "create_robot"
+    GRANT_STAFF = "grant_staff"
+
+
+STAFF_ACTIONS = frozenset(
+    {StaffAction.AUDIT, StaffAction.LIST_USERS, StaffAction.DISABLE_USER, StaffAction.CREATE_ROBOT}
+)
+
+
+def decide_staff(principal: Principal, action: StaffAction, target: Identity | None = None) -> bool:
+    """True if ``principal`` may perform the staff ``action`` (on the user ``target``, when there is one).
+
+    Staff read the audit trail, list users, make robot accounts and disable or re-enable accounts; only
+    administrators make or unmake staff, and only they touch an administrator's account. Nobody disables
+    themselves, so a registry cannot lose its last way in by a slip. All of it needs an admin-scoped
+    credential (a signed-in session is one), so a leaked push token cannot read the trail or lock people out.
+    """
+    user = principal.user
+    if user is None or principal.scope != "admin" or principal.via is Via.HUB:
+        return False
+    if target is not None and (target.id == user.id or target.is_admin) and action is not StaffAction.AUDIT:
+        return user.is_admin and target.id != user.id
+    if action is StaffAction.GRANT_STAFF:
+        return user.is_admin
+    return action in STAFF_ACTIONS and (user.is_admin or user.is_staff)
+
+
+STAFF_REFUSALS = {
+    StaffAction.AUDIT: "the audit trail is for the registry's staff",
+    StaffAction.LIST_USERS: "the list of users is for the registry's staff",
+    StaffAction.DISABLE_USER: "disabling accounts is for the registry's staff; administrators' accounts and your own "
+    "are changed by another administrator",
+    StaffAction.CREATE_ROBOT: "robot accounts are made by the registry's staff",
+    StaffAction.GRANT_STAFF: "only administrators make or unmake staff, and never for themselves",
+}
+
+
+def staff_refusal(principal: Principal, action: StaffAction) -> str:
+    """Why ``decide_staff`` refused ``action``."""
+    if principal.user is not None and (principal.scope != "admin" or principal.via is Via.HUB):
+        return _scope_words(principal, "staff work", "admin") + " or a signed-in session"
+    return STAFF_REFUSALS[action]
+
+
 def may_use_upload(principal: Principal, owner_id: int | None) -> bool:
     """An upload session is its creator's alone: only they may send its bytes, see it, or end it. Anyone
     else is told that no such upload exists."""

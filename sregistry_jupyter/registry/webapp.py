@@ -12,7 +12,8 @@ from tornado import httputil, web
 from . import logs
 from .context import Registry
 from .handlers import docs, library, native, pages, shub
-from .handlers.base import NotFoundHandler
+from .handlers.pages.errors import UnknownAddress
+from .handlers.security import StaticFileHandler
 
 HERE = Path(__file__).parent
 
@@ -46,7 +47,8 @@ def make_app(registry: Registry, *, debug: bool = False) -> web.Application:
         cookie_secret=cookie_secret(registry),
         template_path=str(HERE / "templates"),
         static_path=str(HERE / "static"),
-        default_handler_class=NotFoundHandler,
+        default_handler_class=UnknownAddress,
+        static_handler_class=StaticFileHandler,
         xsrf_cookies=False,
         debug=debug,
         compress_response=False,

@@ -13,7 +13,8 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -29,6 +30,7 @@ from sregistry_jupyter.registry.services import users
 from tests.conftest import LiveRegistry, open_context, pg_database, start_in_thread
 from tests.gotools import make_sif
 from tests.jupyter_support import mksif  # noqa: F401
+from tests.web.browsing import WebPage, open_page, settle_accessibility, watch_accessibility
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"]
@@ -156,6 +158,7 @@ class Tab:
     console_errors: list[str] = field(default_factory=list)
     outside: list[str] = field(default_factory=list)
     expected_failures: list[str] = field(default_factory=list)
+    inaccessible: list[str] = field(default_factory=list)
 
     def on_console(self, message) -> None:
         if message.type != "error":
@@ -194,6 +197,8 @@ class Tab:
         return path
 
     def check_clean(self) -> None:
+        settle_accessibility(self.page)
+        assert not self.inaccessible, f"serious accessibility violations: {self.inaccessible}"
         assert not self.console_errors, self.console_errors
         assert not self.outside, f"requests left the machine: {self.outside}"
 
@@ -203,6 +208,7 @@ def open_tab(browser: Browser, site: Site, *, width: int = 1280, height: int = 9
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site.url)
     page = context.new_page()
     tab = Tab(page, context, site)
+    watch_accessibility(context, tab.inaccessible)
     page.on("console", tab.on_console)
     page.on("pageerror", lambda error: tab.console_errors.append(f"uncaught: {error.stack}"))
     page.on("request", tab.on_request)
@@ -227,3 +233,16 @@ def phone(browser: Browser, site: Site) -> Iterator[Tab]:
         opened.check_clean()
     finally:
         opened.context.close()
+
+
+@pytest.fixture
+def fresh_tab(browser: Browser, registry: LiveRegistry) -> Iterator[Callable[[], WebPage]]:
+    """Opens a new, signed-out tab on a registry of the test's own (``registry``, with local accounts) each
+    time it is called, for tests that build the registry they need rather than share the seeded ``site``."""
+    with ExitStack() as stack:
+        yield lambda: stack.enter_context(open_page(browser, registry.url))
+
+
+@pytest.fixture
+def registry_settings() -> dict:
+    return {"authenticator": LocalAuthenticator(), "name": "Tacosaurus Computing Center"}

@@ -47,7 +47,7 @@ def test_browse_from_home_to_a_container_and_copy_its_pull_command(tab: Tab, sit
     page.wait_for_url(f"{site.url}/collections/biocontainers/samtools")
     tags = page.locator("table.tags tbody tr")
     assert tags.count() == 2
-    tags.filter(has_text="1.19").get_by_role("button", name="Copy the pull command for 1.19").click()
+    tags.filter(has_text="1.19").get_by_role("button", name="Copy pull command for 1.19").click()
     assert (
         page.evaluate("navigator.clipboard.readText()") == "apptainer pull library://alice/biocontainers/samtools:1.19"
     )

@@ -82,7 +82,7 @@ def test_owner_actions_on_a_container_and_the_sharing_tab(tab: Tab, site: Site, 
         for t in site.api("alice").get("/api/v1/collections/owned-lab/containers/tool/tags").json()["items"]
     }
     assert tags == {"v1": False, "stable": True}
-    page.get_by_role("button", name="Remove the tag v1").click()
+    page.get_by_role("button", name="Untag v1").click()
     assert page.get_by_role("status").text_content().strip() == "Removed the tag v1."
     image = page.locator("article.image").first
     image.get_by_label("Share link lasts (days)").fill("3")

@@ -17,7 +17,7 @@ from .. import credentials, logs
 from ..access import ANONYMOUS, Principal
 from ..auth import sessions
 from ..context import Registry
-from ..errors import CredentialRequired, Forbidden, InvalidInput, NotFound, RegistryError, TooLarge, Unauthorized
+from ..errors import CredentialRequired, Forbidden, InvalidInput, RegistryError, TooLarge, Unauthorized
 from ..services.images import Pull
 
 P = ParamSpec("P")
@@ -248,11 +248,3 @@ class BaseHandler(web.RequestHandler):
         if body is not None and not body.done():
             self.on_finish()
         super().on_connection_close()
-
-
-class NotFoundHandler(BaseHandler):
-    """Unknown paths: a JSON 404 rather than Tornado's HTML page."""
-
-    async def prepare(self) -> None:
-        await super().prepare()
-        raise NotFound("no such endpoint")

@@ -6,15 +6,16 @@ import functools
 import json
 
 from swagger_ui_bundle import swagger_ui_path
-from tornado import web
 
 from .base import BaseHandler
+from .security import StaticFileHandler, set_page_headers
 
 
 @functools.cache
 def document(title: str) -> str:
-    """The document as JSON, generated once per process. The generator reads the route table, which routes
-    this handler, so it is imported when first needed rather than with this module."""
+    """The document as JSON, generated once per process; the API page reads the same one. The generator
+    reads the route table, which routes this handler, so it is imported when first needed rather than with
+    this module."""
     from ..openapi import build_spec
 
     return json.dumps(build_spec(title))
@@ -28,6 +29,10 @@ class OpenApiHandler(BaseHandler):
 
 
 class SwaggerPageHandler(BaseHandler):
+    def set_default_headers(self) -> None:
+        super().set_default_headers()
+        set_page_headers(self)
+
     def get(self) -> None:
         self.set_header("Cache-Control", "no-cache")
         self.render("swagger.html", registry=self.registry)
@@ -37,5 +42,5 @@ def routes() -> list[tuple]:
     """The Swagger UI page and its assets; the document itself is a route of ``native``."""
     return [
         (r"/api/docs/?", SwaggerPageHandler),
-        (r"/api/docs/assets/(.*)", web.StaticFileHandler, {"path": str(swagger_ui_path)}),
+        (r"/api/docs/assets/(.*)", StaticFileHandler, {"path": str(swagger_ui_path)}),
     ]

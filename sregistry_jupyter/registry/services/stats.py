@@ -89,3 +89,17 @@ def registry_stats(session: Session, principal: Principal, days: int = 30) -> di
         ],
         "activity": activity,
     }
+
+
+def container_usage(session: Session, principal: Principal, stats: dict[str, Any]) -> list[dict[str, Any]]:
+    """``stats``' containers, each with when it last changed (``updated``), as the treemap coloured by age
+    needs them; the same shape the client's ``container_usage`` gives the notebook widgets."""
+    changed = {
+        (collection, name): updated
+        for collection, name, updated in session.execute(
+            select(Collection.name, Container.name, Container.updated_at)
+            .join(Container, Container.collection_id == Collection.id)
+            .where(visible_collections(principal))
+        )
+    }
+    return [{**row, "updated": changed.get((row["collection"], row["name"]))} for row in stats["containers"]]

@@ -14,7 +14,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from .. import tokens
@@ -336,3 +336,32 @@ def accept_invitation(session: Session, principal: Principal, code: str) -> Team
     grant(session, team, user)
     audit.record(session, "team.accept-invitation", principal, detail={"team": team.name, "invitation": row.id})
     return team
+
+
+@dataclass(frozen=True)
+class TeamSummary:
+    """A team as a list shows it: its size and the viewer's own role in it."""
+
+    team: Team
+    members: int
+    role: TeamRole | None
+
+
+def list_team_page(
+    session: Session, principal: Principal, *, offset: int = 0, limit: int = 50
+) -> tuple[list[TeamSummary], int]:
+    """One page of the teams ``principal`` may see, by name, and how many there are in all."""
+    me = require_user(principal)
+    scoped = team_scope_refusal(principal, TeamAction.SEE)
+    if scoped is not None:
+        raise Forbidden(scoped)
+    total = session.scalar(select(func.count(Team.id))) or 0
+    size = select(func.count(TeamMember.id)).where(TeamMember.team_id == Team.id).correlate(Team).scalar_subquery()
+    mine = (
+        select(TeamMember.role)
+        .where(TeamMember.team_id == Team.id, TeamMember.user_id == me.id)
+        .correlate(Team)
+        .scalar_subquery()
+    )
+    rows = session.execute(select(Team, size, mine).order_by(Team.name).offset(offset).limit(limit))
+    return [TeamSummary(team, count or 0, TeamRole(role) if role else None) for team, count, role in rows], total

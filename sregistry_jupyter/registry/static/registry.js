@@ -2,6 +2,7 @@
 // - Copy buttons: <button class="copy" data-copy="ID"> copies the text of element ID.
 // - Typed confirmation: <input data-confirm="NAME" aria-controls="BUTTON"> enables BUTTON once NAME is typed.
 // - Forms with data-confirm-message ask before they are sent.
+// - Code blocks and tables too wide for the screen can be focused, so the keyboard can scroll them.
 "use strict";
 
 function copyText(text) {
@@ -48,3 +49,18 @@ document.addEventListener("submit", (event) => {
   const message = event.target.dataset.confirmMessage;
   if (message && !window.confirm(message)) event.preventDefault();
 });
+
+function focusScrollable() {
+  for (const region of document.querySelectorAll("pre, .table-wrap")) {
+    const scrolls = region.scrollWidth > region.clientWidth || region.scrollHeight > region.clientHeight;
+    if (scrolls && !region.hasAttribute("tabindex")) {
+      region.tabIndex = 0;
+      region.dataset.scrollFocus = "";
+    } else if (!scrolls && "scrollFocus" in region.dataset) {
+      region.removeAttribute("tabindex");
+      delete region.dataset.scrollFocus;
+    }
+  }
+}
+focusScrollable();
+window.addEventListener("resize", focusScrollable);

@@ -16,10 +16,11 @@ from urllib.parse import urlencode, urlsplit
 from tornado import web
 from tornado.httputil import parse_body_arguments
 
-from ...access import ANONYMOUS, Identity, Principal
+from ...access import ANONYMOUS, Identity, Principal, StaffAction, decide_staff
 from ...auth import sessions
 from ...errors import Forbidden, InvalidInput
 from ..base import BaseHandler, storable
+from ..security import set_page_headers
 from . import wording
 
 SAFE_METHODS = frozenset({"GET", "HEAD"})
@@ -28,6 +29,7 @@ ERROR_TITLES = {400: "That did not work", 403: "Not allowed", 404: "Not found", 
 NAV_LINKS = (
     ("/collections", "Collections", "collections"),
     ("/teams", "Teams", "teams"),
+    ("/plots", "Usage", "plots"),
     ("/api", "API", "api"),
     ("/help", "Docs", "help"),
 )
@@ -74,8 +76,7 @@ class PageHandler(BaseHandler):
 
     def set_default_headers(self) -> None:
         super().set_default_headers()
-        self.set_header("Content-Security-Policy", "default-src 'self'; img-src 'self' data:")
-        self.set_header("X-Frame-Options", "DENY")
+        set_page_headers(self)
 
     async def identify(self) -> Principal | None:
         """Pages know a person only by their browser session, never by an API token."""
@@ -115,6 +116,7 @@ class PageHandler(BaseHandler):
             stamp=wording.stamp,
             short_digest=wording.short_digest,
             plural=wording.plural,
+            may_staff=decide_staff(self.principal, StaffAction.LIST_USERS),
         )
         return namespace
 

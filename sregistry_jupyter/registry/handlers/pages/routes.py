@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from . import account, collections, containers, home, settings, upload
+from . import account, api_browser, collections, containers, home, plots, settings, staff, team_pages, upload
 
-MODULES = (home, account, collections, settings, containers, upload)
+MODULES = (home, account, collections, settings, containers, upload, team_pages, staff, api_browser, plots)
 
 
 def routes() -> list[tuple[str, type]]:
