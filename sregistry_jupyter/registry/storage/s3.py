@@ -94,7 +94,9 @@ class _Parts:
     """Feeds one S3 multipart upload: up to ``store.parts_in_flight`` parts uploading while the next fills.
 
     ``plan(i)`` is the length of the i-th part sent from here. An upload's memory is that many parts plus
-    the one filling, whatever its size; a writer that gets ahead of the store waits (and so does its client).
+    the one filling, whatever its size; part buffers come from the store's few spares and go back to them,
+    so the allocator is not left holding a freed part for every part sent. A writer that gets ahead of the
+    store waits, and so does its client.
     """
 
     def __init__(
@@ -105,48 +107,69 @@ class _Parts:
         self.plan = plan
         self.done: list[dict[str, Any]] = []
         self._buffer = bytearray()
-        self._sending: collections.deque[concurrent.futures.Future[dict[str, Any]]] = collections.deque()
+        self._filled = 0
+        self._growing = False
+        self._sending: collections.deque[tuple[concurrent.futures.Future[dict[str, Any]], bytearray]] = (
+            collections.deque()
+        )
 
     def add(self, data: memoryview) -> None:
         """Append bytes; each part is sent as soon as it is full."""
         while data:
-            room = self.plan(self.number - self.first_number) - len(self._buffer)
-            self._buffer += data[:room]
-            data = data[room:]
-            if len(self._buffer) == self.plan(self.number - self.first_number):
+            length = self.plan(self.number - self.first_number)
+            if not self._filled:
+                self._new_buffer(length)
+            taken = data[: length - self._filled]
+            if self._growing:
+                self._buffer += taken
+            else:
+                self._buffer[self._filled : self._filled + len(taken)] = taken
+            self._filled += len(taken)
+            data = data[len(taken) :]
+            if self._filled == length:
                 self._send_buffer()
+
+    def _new_buffer(self, length: int) -> None:
+        """A spare of the store if one is large enough; else, for an upload's first part, one that grows
+        as bytes come (a small blob costs its size only), and a whole part's for the others."""
+        spare = self.store.spare_buffer(length)
+        self._growing = spare is None and self.number == self.first_number
+        self._buffer = spare if spare is not None else bytearray() if self._growing else bytearray(length)
 
     def finish(self) -> list[dict[str, Any]]:
         """Send the rest (an empty part if nothing was sent at all) and wait; the parts sent, in order."""
-        if self._buffer or self.number == self.first_number:
+        if self._filled or self.number == self.first_number:
             self._send_buffer()
         self._wait(0)
         return self.done
 
     def settle(self) -> None:
         """Wait for the parts in flight, whatever became of them (before an abort)."""
-        concurrent.futures.wait(list(self._sending))
+        concurrent.futures.wait([future for future, _ in self._sending])
         self._sending.clear()
 
     def _send_buffer(self) -> None:
         self._wait(self.store.parts_in_flight - 1)
-        buffer, self._buffer = self._buffer, bytearray()
-        self._sending.append(self.store.pool.submit(self._send, self.number, buffer))
+        view = memoryview(self._buffer)[: self._filled]
+        self._sending.append((self.store.pool.submit(self._send, self.number, view), self._buffer))
         self.number += 1
+        self._buffer, self._filled = bytearray(), 0
 
     def _wait(self, in_flight: int) -> None:
         """Collect sent parts, oldest first, until at most ``in_flight`` are still uploading."""
         while len(self._sending) > in_flight:
-            self.done.append(self._sending.popleft().result())
+            future, buffer = self._sending.popleft()
+            self.done.append(future.result())
+            self.store.keep_spare(buffer)
 
-    def _send(self, number: int, buffer: bytearray) -> dict[str, Any]:
+    def _send(self, number: int, view: memoryview) -> dict[str, Any]:
         answer = self.store.client.upload_part(
             Bucket=self.store.bucket,
             Key=self.key,
             UploadId=self.mpu_id,
             PartNumber=number,
-            Body=_View(memoryview(buffer)),
-            ContentLength=len(buffer),
+            Body=_View(view),
+            ContentLength=len(view),
         )
         return {"PartNumber": number, "ETag": answer["ETag"]}
 
@@ -369,6 +392,7 @@ class S3BlobStore(BlobStore):
         self.pool = concurrent.futures.ThreadPoolExecutor(self.max_workers, thread_name_prefix="s3-parts")
         self._writers_lock = threading.Lock()
         self._open_writers: dict[str, int] = {}
+        self._spares: list[bytearray] = []
         self._check_bucket()
 
     def _check_bucket(self) -> None:
@@ -385,6 +409,20 @@ class S3BlobStore(BlobStore):
             ) from None
         except BotoCoreError as error:
             raise StoreUnavailable(f"S3 bucket {self.bucket!r} at {where} cannot be reached: {error}") from None
+
+    def spare_buffer(self, length: int) -> bytearray | None:
+        """A part buffer of at least ``length`` bytes that an earlier upload gave back, if there is one."""
+        with self._writers_lock:
+            for index, buffer in enumerate(self._spares):
+                if len(buffer) >= length:
+                    return self._spares.pop(index)
+        return None
+
+    def keep_spare(self, buffer: bytearray) -> None:
+        """Keep a part buffer for the next part, up to ``parts_in_flight`` spares (the rest are freed)."""
+        with self._writers_lock:
+            if len(self._spares) < self.parts_in_flight:
+                self._spares.append(buffer)
 
     # keys
 
