@@ -2,9 +2,9 @@
 
 Blobs live at ``<prefix>blobs/sha256/xx/<hex>``. Every upload is an S3 multipart upload fed while hashing
 (parts of ``part_size``, ``parts_in_flight`` of them uploading while the next fills, so memory stays flat;
-see ``s3_uploads``) and completed only once the digest matches: an object appears whole and verified, or not at all. An upload whose digest is known
-when it starts goes straight to its final key; otherwise it is completed under ``uploads/`` and copied
-into place inside the store.
+see ``s3_uploads``) and completed only once the digest matches: an object appears whole and verified, or
+not at all. An upload whose digest is known when it starts goes straight to its final key; otherwise it is
+completed under ``uploads/`` and copied into place inside the store.
 
 Each upload in progress has a small marker, ``<prefix>uploads/<id>.json``, naming its S3 multipart upload.
 For a library client's multipart upload the marker also carries what has arrived: the S3 parts and the
