@@ -15,8 +15,8 @@ import httpx
 
 from . import config
 from .errors import RegistryError
-from .operations import Operations, collection_page_call, one, page_of
-from .results import Collection
+from .operations import Operations, collection_page_call, model, one
+from .results import Collection, Page
 from .steps import CHUNK, Call, Digest, Durable, Fetch, Pause, Plan, Send, Step, file_chunks, make_durable, sha256_of
 from .wire import checked, client_options, request_kwargs, transport_failure
 
@@ -53,7 +53,7 @@ class AsyncRegistryClient(Operations):
     ) -> AsyncIterator[Collection]:
         number = 1
         while True:
-            page = await self._perform(one(collection_page_call(query, sort, number, per_page), page_of(Collection)))
+            page = await self._perform(one(collection_page_call(query, sort, number, per_page), model(Page)))
             for item in page.items:
                 yield item
             if number >= page.pages:

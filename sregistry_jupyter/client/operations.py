@@ -17,7 +17,7 @@ from .refs import ImageRef, collection_path, parse_ref
 from .results import (
     Collection,
     CollectionDetail,
-    Container,
+    ContainerDetail,
     Image,
     Member,
     Page,
@@ -51,13 +51,6 @@ def items(kind: type[M]) -> Callable[[Any], list[M]]:
     return lambda body: [kind.model_validate(item) for item in body["items"]]
 
 
-def page_of(kind: type[M]) -> Callable[[Any], Page]:
-    def read(body: Any) -> Page:
-        return Page.model_validate({**body, "items": [kind.model_validate(i) for i in body["items"]]})
-
-    return read
-
-
 def collection_page_call(query: str | None, sort: str, page: int, per_page: int) -> Call:
     params: dict[str, Any] = {"sort": sort, "page": page, "per_page": per_page}
     if query:
@@ -65,12 +58,12 @@ def collection_page_call(query: str | None, sort: str, page: int, per_page: int)
     return Call("GET", "/api/v1/collections", params=params)
 
 
-def all_pages(first_call: Callable[[int], Call], kind: type[M]) -> Plan[list[M]]:
-    """Every item of a paginated list (for the few places that need the whole list at once)."""
-    found: list[M] = []
+def all_pages(first_call: Callable[[int], Call]) -> Plan[list[Collection]]:
+    """Every collection of a paginated list (for the few places that need the whole list at once)."""
+    found: list[Collection] = []
     number = 1
     while True:
-        page = yield from one(first_call(number), page_of(kind))
+        page = yield from one(first_call(number), model(Page))
         found.extend(page.items)
         if number >= page.pages:
             return found
@@ -94,7 +87,7 @@ class Operations:
 
     def collections(self, query: str | None = None, *, sort: str = "name", page: int = 1, per_page: int = 50) -> Page:
         """One page of the collections the caller may see (``Page.items`` are ``Collection``)."""
-        return self._perform(one(collection_page_call(query, sort, page, per_page), page_of(Collection)))
+        return self._perform(one(collection_page_call(query, sort, page, per_page), model(Page)))
 
     def search(self, query: str, *, sort: str = "name", page: int = 1, per_page: int = 50) -> Page:
         return self.collections(query, sort=sort, page=page, per_page=per_page)
@@ -111,10 +104,10 @@ class Operations:
     def delete_collection(self, name: str) -> None:
         return self._perform(one(Call("DELETE", collection_path(name))))
 
-    def container(self, collection: str, name: str) -> Container:
+    def container(self, collection: str, name: str) -> ContainerDetail:
         """A container with its tags and its images."""
         ref = ImageRef(collection, name)
-        return self._perform(one(Call("GET", ref.container_path), model(Container)))
+        return self._perform(one(Call("GET", ref.container_path), model(ContainerDetail)))
 
     def delete_container(self, collection: str, name: str) -> None:
         return self._perform(one(Call("DELETE", ImageRef(collection, name).container_path)))
@@ -218,7 +211,7 @@ class Operations:
 
     def _pushable_plan(self) -> Plan[list[Collection]]:
         me = yield from one(Call("GET", "/api/v1/user"), model(User))
-        found = yield from all_pages(lambda n: collection_page_call(None, "name", n, 200), Collection)
+        found = yield from all_pages(lambda n: collection_page_call(None, "name", n, 200))
         return [c for c in found if me.admin or me.staff or me.name in c.owners]
 
     # moving bytes

@@ -11,8 +11,8 @@ import httpx
 
 from . import config
 from .errors import RegistryError
-from .operations import Operations, collection_page_call, one, page_of
-from .results import Collection
+from .operations import Operations, collection_page_call, model, one
+from .results import Collection, Page
 from .steps import CHUNK, Call, Digest, Durable, Fetch, Pause, Plan, Send, Step, file_chunks, make_durable, sha256_of
 from .wire import checked, client_options, request_kwargs, transport_failure
 
@@ -54,7 +54,7 @@ class RegistryClient(Operations):
         """Every collection the caller may see, fetched a page at a time as the iteration needs them."""
         number = 1
         while True:
-            page = self._perform(one(collection_page_call(query, sort, number, per_page), page_of(Collection)))
+            page = self._perform(one(collection_page_call(query, sort, number, per_page), model(Page)))
             yield from page.items
             if number >= page.pages:
                 return

@@ -38,6 +38,7 @@ from tornado import httputil, iostream
 from tornado.http1connection import HTTP1Connection, HTTP1ServerConnection
 from tornado.httpserver import HTTPServer
 
+from .errors import RequestTimeout, TooManyRequests
 from .services.limits import IPNetwork, address_key
 
 if TYPE_CHECKING:
@@ -235,7 +236,7 @@ class BodyRateGuard(httputil.HTTPMessageDelegate):
         if self.connection.answered or stream.closed():
             stream.close()
             return
-        close_after(stream, early_answer(408, "Request Timeout", "REQUEST_TIMEOUT", message, {}))
+        close_after(stream, early_answer(408, "Request Timeout", RequestTimeout.code, message, {}))
 
     def stop(self) -> None:
         self.cut = True
@@ -289,7 +290,7 @@ class GuardedHTTPServer(HTTPServer):
         )
         log.info("refusing a connection from %s: %d already open", peer, cap)
         headers = {"Retry-After": str(REFUSAL_RETRY_AFTER)}
-        close_after(stream, early_answer(429, "Too Many Requests", "TOO_MANY_REQUESTS", message, headers))
+        close_after(stream, early_answer(429, "Too Many Requests", TooManyRequests.code, message, headers))
 
     def start_request(self, server_conn: object, request_conn: httputil.HTTPConnection) -> httputil.HTTPMessageDelegate:
         if self.limits.body_min_rate <= 0 or not isinstance(request_conn, HTTP1Connection):

@@ -1,17 +1,20 @@
 """Domain errors raised by services and translated by each protocol adapter into its own envelope.
 
 Services never know which surface called them; a handler maps the error's ``status`` and ``message``
-onto the library, shub or native error format.
+onto the library, shub or native error format. Each error's ``code`` is one of the native API's stable
+codes (``models.ErrorCode``), which clients branch on.
 """
 
 from __future__ import annotations
+
+from ..models import ErrorCode
 
 
 class RegistryError(Exception):
     """Base class: an HTTP-like status, a stable machine-readable code and a human message."""
 
     status = 400
-    code = "BAD_REQUEST"
+    code: str = ErrorCode.BAD_REQUEST
 
     def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
@@ -21,12 +24,12 @@ class RegistryError(Exception):
 
 class InvalidInput(RegistryError):
     status = 400
-    code = "INVALID"
+    code = ErrorCode.INVALID
 
 
 class Unauthorized(RegistryError):
     status = 401
-    code = "UNAUTHORIZED"
+    code = ErrorCode.UNAUTHORIZED
 
 
 class CredentialRequired(Unauthorized):
@@ -35,42 +38,49 @@ class CredentialRequired(Unauthorized):
 
 class Forbidden(RegistryError):
     status = 403
-    code = "DENIED"
+    code = ErrorCode.DENIED
 
 
 class NotFound(RegistryError):
     status = 404
-    code = "NOT_FOUND"
+    code = ErrorCode.NOT_FOUND
+
+
+class RequestTimeout(RegistryError):
+    """The request's body arrived too slowly, and the registry gave up waiting for it (``connections``)."""
+
+    status = 408
+    code = ErrorCode.REQUEST_TIMEOUT
 
 
 class Conflict(RegistryError):
     status = 409
-    code = "CONFLICT"
+    code = ErrorCode.CONFLICT
 
 
 class LengthRequired(RegistryError):
     status = 411
-    code = "LENGTH_REQUIRED"
+    code = ErrorCode.LENGTH_REQUIRED
 
 
 class TooLarge(RegistryError):
     status = 413
-    code = "TOO_LARGE"
+    code = ErrorCode.TOO_LARGE
 
 
 class RangeNotSatisfiable(RegistryError):
     status = 416
-    code = "RANGE_INVALID"
+    code = ErrorCode.RANGE_INVALID
 
 
 class DigestMismatch(RegistryError):
     status = 400
-    code = "DIGEST_INVALID"
+    code = ErrorCode.DIGEST_INVALID
 
 
 class SizeMismatch(RegistryError):
     status = 400
-    code = "SIZE_INVALID"
+    code = ErrorCode.SIZE_INVALID
 
 
 class RetryLater(RegistryError):
@@ -85,24 +95,24 @@ class TooManyRequests(RetryLater):
     """A limit was reached; ``Retry-After`` counts down to the end of its window."""
 
     status = 429
-    code = "TOO_MANY_REQUESTS"
+    code = ErrorCode.TOO_MANY_REQUESTS
 
 
 class Unavailable(RetryLater):
     """Something the request needs (the database's write lock, a hub) is busy or away for now."""
 
     status = 503
-    code = "UNAVAILABLE"
+    code = ErrorCode.UNAVAILABLE
 
 
 class InsufficientStorage(RegistryError):
     """The disk (or the database's) is full: nothing was stored, and the registry stays up."""
 
     status = 507
-    code = "INSUFFICIENT_STORAGE"
+    code = ErrorCode.INSUFFICIENT_STORAGE
 
 
 class SignInFailed(Forbidden):
     """The sign-in provider or hub refused the sign-in, or the callback does not belong to this browser's sign-in."""
 
-    code = "SIGN_IN_FAILED"
+    code = ErrorCode.SIGN_IN_FAILED

@@ -11,7 +11,7 @@ from tornado import httputil, web
 
 from . import logs
 from .context import Registry
-from .handlers import api, api_teams, docs, library, pages, shub, uploads
+from .handlers import docs, library, native, pages, shub
 from .handlers.base import NotFoundHandler
 
 HERE = Path(__file__).parent
@@ -35,11 +35,9 @@ def make_app(registry: Registry, *, debug: bool = False) -> web.Application:
     handlers: list = [
         *(registry.authenticator.routes() if registry.authenticator else []),
         *library.routes(),
-        *uploads.routes(),
         *shub.routes(),
         *docs.routes(),
-        *api_teams.routes(),
-        *api.routes(),
+        *native.routes(),
         *pages.routes(),
     ]
     return RegistryApplication(

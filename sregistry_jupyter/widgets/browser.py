@@ -55,7 +55,9 @@ class CollectionBrowser(w.VBox):
 
     def __init__(self, client: Any = None, **kwargs: Any) -> None:
         self.client = default_client(client)
-        self.query = w.Text(placeholder="search collections", layout=w.Layout(width="300px"))
+        self.query = w.Text(
+            placeholder="search collections", continuous_update=False, layout=w.Layout(width="300px")
+        )
         self.search_button = w.Button(description="Search", icon="search", layout=w.Layout(width="100px"))
         self.collections = w.Select(options=[], description="", layout=LIST_LAYOUT)
         self.containers = w.Select(options=[], layout=LIST_LAYOUT)
@@ -73,7 +75,7 @@ class CollectionBrowser(w.VBox):
         )
         super().__init__([w.HBox([self.query, self.search_button]), self.status, columns, self.details], **kwargs)
         self.search_button.on_click(lambda _: self.search())
-        self.query.on_submit(lambda _: self.search())
+        self.query.observe(lambda _: self.search(), names="value")
         self.collections.observe(self._collection_chosen, names="value")
         self.containers.observe(self._container_chosen, names="value")
         self.tags.observe(self._tag_chosen, names="value")

@@ -12,7 +12,9 @@ from bench.loadmix import Mix, run
 from sregistry_jupyter.registry.services.limits import Limiter, Limits, parse_networks
 
 SECONDS = 8.0
-P99_BOUND = 0.25
+# A stalled event loop shows as seconds (a held database lock cost 10 s per request, exhausted pools 30 s);
+# the bound catches that even on a busy two-core machine. The figure itself is bench/load.py's to report.
+P99_BOUND = 1.0
 PROBE_ADDRESS = "127.0.0.2"
 LOADER = "loader"
 LIMITS_OFF = {"limiter": Limiter(Limits())}

@@ -299,7 +299,7 @@ def test_a_later_migration_is_filled_too(tmp_path, image, monkeypatch):
     engine = db.make_engine(f"sqlite:///{tmp_path / 'registry.db'}")
     try:
         extra = migrations_with(
-            "    op.create_table('upload_parts', sa.Column('id', sa.Integer(), primary_key=True),\n"
+            "    op.create_table('upload_receipts', sa.Column('id', sa.Integer(), primary_key=True),\n"
             "        sa.Column('upload_id', sa.String(64), sa.ForeignKey('upload_sessions.id'), nullable=False),\n"
             "        sa.Column('number', sa.Integer(), nullable=False),\n"
             "        sa.Column('etag', sa.String(80), nullable=False))\n"
@@ -311,8 +311,8 @@ def test_a_later_migration_is_filled_too(tmp_path, image, monkeypatch):
         assert db.revisions()[-1] == extra
         db.upgrade(engine)
         filled = schema_fill.fill(engine, image)
-        [part] = filled.rows["upload_parts"]
-        assert part["upload_id"] == "f" * 32 and part["etag"].startswith("upload_p-etag-")
+        [part] = filled.rows["upload_receipts"]
+        assert part["upload_id"] == "f" * 32 and part["etag"].startswith("upload_r-etag-")
         assert {row["checked_at"] for row in filled.rows["images"]} == {None}
         assert schema_fill.missing_or_changed(engine, filled) == []
     finally:

@@ -1,13 +1,19 @@
 """The native JSON API under ``/api/v1``: the product's own API, used by the web pages, the Jupyter
 extension, the widgets and the Lab panel. Errors are ``{"code": ..., "message": ...}``.
+
+Bodies are validated by the shared models (``sregistry_jupyter.models``): a fault is a 400 naming the field.
+Answers are those models, rendered by their own serialiser. The paths are in ``native``'s route table.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
+from ... import models
+from ...models import rules
 from ..access import Action, Principal, may_manage_tokens, token_management_refusal
 from ..errors import Forbidden, InvalidInput, NotFound
 from ..names import row_id
@@ -15,11 +21,32 @@ from ..orm import User
 from ..services import collections, images, stats, users
 from ..services.collections import require_user
 from .base import BaseHandler
-from .serialize import collection_json, container_json, image_json, tag_json, tags_json, token_json, user_json
+from .serialize import (
+    collection_detail_model,
+    collection_model,
+    container_detail_model,
+    container_model,
+    image_model,
+    new_token_model,
+    tag_model,
+    tag_models,
+    token_model,
+    user_model,
+)
 
-SEGMENT = r"([^/]+)"
 PREFIX = "/api/v1"
-MAX_PAGE = 1_000_000
+MAX_PAGE = rules.MAX_PAGE
+B = TypeVar("B", bound=models.Body)
+
+
+def refusal(error: ValidationError) -> str:
+    """A body's first fault, naming the field: "'name' is required", "'open': input should be a valid boolean"."""
+    first = error.errors(include_url=False)[0]
+    field = ".".join(str(part) for part in first["loc"]) or "body"
+    if first["type"] == "missing":
+        return f"'{field}' is required"
+    message = first["msg"]
+    return f"'{field}': {message[:1].lower()}{message[1:]}"
 
 
 class ApiHandler(BaseHandler):
@@ -43,36 +70,51 @@ class ApiHandler(BaseHandler):
     def arch_argument(self) -> str | None:
         return self.get_query_argument("arch", None) or None
 
-    def field(self, body: dict[str, Any], name: str, kind: type, default: Any = None) -> Any:
-        value = body.get(name, default)
-        if value is not None and not isinstance(value, kind):
-            raise InvalidInput(f"'{name}' must be a {kind.__name__}")
-        return value
+    def body_as(self, kind: type[B], **context: Any) -> B:
+        """The JSON body validated by ``kind``; a fault is a 400 that names the field."""
+        try:
+            return kind.model_validate(self.json_body(), context=context or None)
+        except ValidationError as error:
+            raise InvalidInput(refusal(error)) from None
+
+    def write_json(self, value: Any, status: int = 200) -> None:
+        """Answers are models (rendered by their own serialiser) or, for the few built by services, JSON values."""
+        if not isinstance(value, BaseModel):
+            super().write_json(value, status)
+            return
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(value.model_dump_json())
+
+    def error_body(self, status: int, code: str, message: str) -> dict[str, Any]:
+        return models.ErrorBody.model_construct(code=code, message=message).model_dump()
 
     def no_content(self) -> None:
         self.set_status(204)
         self.finish()
 
 
-def me(session: Session, principal: Principal) -> dict[str, Any]:
+def me(session: Session, principal: Principal) -> models.User:
     user = session.get(User, require_user(principal).id)
     if user is None:
         raise NotFound("this account no longer exists")
-    return user_json(user)
+    return user_model(user)
 
 
-def my_tokens(session: Session, principal: Principal) -> dict[str, Any]:
-    return {"items": [token_json(t) for t in users.list_tokens(session, require_user(principal))]}
+def my_tokens(session: Session, principal: Principal) -> models.TokenList:
+    return models.TokenList.model_construct(
+        items=[token_model(t) for t in users.list_tokens(session, require_user(principal))]
+    )
 
 
-def new_token(
-    session: Session, principal: Principal, secret_key: bytes, name: str, scope: str, expires: float | None
-) -> dict[str, Any]:
+def new_token(session: Session, principal: Principal, secret_key: bytes, body: models.CreateToken) -> models.NewToken:
     user = require_user(principal)
     if not may_manage_tokens(principal):
         raise Forbidden(token_management_refusal(principal))
-    row, token = users.create_token(session, user, secret_key, name=name, scope=scope, expires_in_days=expires)
-    return {**token_json(row), "token": token}
+    row, token = users.create_token(
+        session, user, secret_key, name=body.name, scope=body.scope, expires_in_days=body.expires_in_days
+    )
+    return new_token_model(row, token)
 
 
 class UserHandler(ApiHandler):
@@ -86,19 +128,8 @@ class TokensHandler(ApiHandler):
 
     async def post(self) -> None:
         require_user(self.principal)
-        body = self.json_body()
-        expires = body.get("expires_in_days")
-        if expires is not None and (isinstance(expires, bool) or not isinstance(expires, int | float)):
-            raise InvalidInput("'expires_in_days' must be a number")
-        created = await self.write_db(
-            new_token,
-            self.principal,
-            self.registry.secret_key,
-            self.field(body, "name", str, "token"),
-            self.field(body, "scope", str, "read"),
-            expires,
-        )
-        self.write_json(created, 201)
+        body = self.body_as(models.CreateToken)
+        self.write_json(await self.write_db(new_token, self.principal, self.registry.secret_key, body), 201)
 
 
 class TokenHandler(ApiHandler):
@@ -110,38 +141,40 @@ class TokenHandler(ApiHandler):
 
 def collection_page(
     session: Session, principal: Principal, query: str | None, sort: str, page: int, per_page: int
-) -> dict[str, Any]:
+) -> models.CollectionPage:
     items, total = collections.list_collections(
         session, principal, query=query, sort=sort, offset=(page - 1) * per_page, limit=per_page
     )
-    return {
-        "items": [collection_json(s) for s in items],
-        "page": page,
-        "per_page": per_page,
-        "total": total,
-        "pages": -(-total // per_page),
-    }
+    return models.CollectionPage.model_construct(
+        items=[collection_model(s) for s in items],
+        page=page,
+        per_page=per_page,
+        total=total,
+        pages=-(-total // per_page),
+    )
 
 
-def collection_detail(session: Session, principal: Principal, name: str) -> dict[str, Any]:
+def collection_detail(session: Session, principal: Principal, name: str) -> models.CollectionDetail:
     collection = collections.get_visible(session, principal, name)
-    body = collection_json(collections.summarise(session, collection))
-    body["containers_list"] = [container_json(c) for c in collections.list_containers(session, collection)]
-    return body
+    return collection_detail_model(
+        collections.summarise(session, collection), collections.list_containers(session, collection)
+    )
 
 
-def create_collection(
-    session: Session, principal: Principal, name: str, description: str, private: bool | None
-) -> dict[str, Any]:
-    collection = collections.create_collection(session, principal, name, description=description, private=private)
-    return collection_json(collections.summarise(session, collection))
+def create_collection(session: Session, principal: Principal, body: models.CreateCollection) -> models.Collection:
+    collection = collections.create_collection(
+        session, principal, body.name, description=body.description, private=body.private
+    )
+    return collection_model(collections.summarise(session, collection))
 
 
 def update_collection(
-    session: Session, principal: Principal, name: str, description: str | None, private: bool | None
-) -> dict[str, Any]:
-    collection = collections.update_collection(session, principal, name, description=description, private=private)
-    return collection_json(collections.summarise(session, collection))
+    session: Session, principal: Principal, name: str, body: models.UpdateCollection
+) -> models.Collection:
+    collection = collections.update_collection(
+        session, principal, name, description=body.description, private=body.private
+    )
+    return collection_model(collections.summarise(session, collection))
 
 
 class CollectionsHandler(ApiHandler):
@@ -159,18 +192,9 @@ class CollectionsHandler(ApiHandler):
         )
 
     async def post(self) -> None:
-        body = self.json_body()
-        name = self.field(body, "name", str)
-        if name is None:
-            raise InvalidInput("'name' is required")
-        created = await self.write_db(
-            create_collection,
-            self.principal,
-            name,
-            self.field(body, "description", str, ""),
-            self.field(body, "private", bool),
-        )
-        self.set_header("Location", f"{PREFIX}/collections/{created['name']}")
+        body = self.body_as(models.CreateCollection)
+        created = await self.write_db(create_collection, self.principal, body)
+        self.set_header("Location", f"{PREFIX}/collections/{created.name}")
         self.write_json(created, 201)
 
 
@@ -179,31 +203,25 @@ class CollectionHandler(ApiHandler):
         self.write_json(await self.read_db(collection_detail, self.principal, name))
 
     async def patch(self, name: str) -> None:
-        body = self.json_body()
-        self.write_json(
-            await self.write_db(
-                update_collection,
-                self.principal,
-                name,
-                self.field(body, "description", str),
-                self.field(body, "private", bool),
-            )
-        )
+        body = self.body_as(models.UpdateCollection)
+        self.write_json(await self.write_db(update_collection, self.principal, name, body))
 
     async def delete(self, name: str) -> None:
         await self.write_db(collections.delete_collection, self.principal, name)
         self.no_content()
 
 
-def container_list(session: Session, principal: Principal, collection_name: str) -> dict[str, Any]:
+def container_list(session: Session, principal: Principal, collection_name: str) -> models.ContainerList:
     collection = collections.get_visible(session, principal, collection_name)
-    return {"items": [container_json(c) for c in collections.list_containers(session, collection)]}
+    return models.ContainerList.model_construct(
+        items=[container_model(c) for c in collections.list_containers(session, collection)]
+    )
 
 
-def container_detail(session: Session, principal: Principal, collection_name: str, name: str) -> dict[str, Any]:
+def container_detail(session: Session, principal: Principal, collection_name: str, name: str) -> models.ContainerDetail:
     collection = collections.get_visible(session, principal, collection_name)
     container = collections.get_container(session, collection, name)
-    return container_json(container, images.list_images(session, container))
+    return container_detail_model(container, images.list_images(session, container))
 
 
 class ContainersHandler(ApiHandler):
@@ -222,16 +240,14 @@ class ContainerHandler(ApiHandler):
 
 def image_detail(
     session: Session, principal: Principal, collection: str, container: str, ref: str, arch: str | None
-) -> dict[str, Any]:
-    return image_json(images.resolve(session, principal, collection, container, ref, arch))
+) -> models.Image:
+    return image_model(images.resolve(session, principal, collection, container, ref, arch))
 
 
 class ImageHandler(ApiHandler):
     async def get(self, collection_name: str, container_name: str, ref: str) -> None:
         self.write_json(
-            await self.read_db(
-                image_detail, self.principal, collection_name, container_name, ref, self.arch_argument()
-            )
+            await self.read_db(image_detail, self.principal, collection_name, container_name, ref, self.arch_argument())
         )
 
     async def delete(self, collection_name: str, container_name: str, ref: str) -> None:
@@ -241,10 +257,10 @@ class ImageHandler(ApiHandler):
         self.no_content()
 
 
-def tag_list(session: Session, principal: Principal, collection_name: str, container_name: str) -> dict[str, Any]:
+def tag_list(session: Session, principal: Principal, collection_name: str, container_name: str) -> models.TagList:
     collection = collections.get_visible(session, principal, collection_name)
     container = collections.get_container(session, collection, container_name)
-    return {"items": tags_json(container)}
+    return models.TagList.model_construct(items=tag_models(container))
 
 
 def put_tag(
@@ -253,18 +269,16 @@ def put_tag(
     collection: str,
     container: str,
     tag: str,
-    digest: str,
-    arch: str | None,
-    frozen: bool | None,
-) -> dict[str, Any]:
-    """Point ``tag`` at ``digest``, and freeze or unfreeze it if asked; the freeze is checked before the tag
-    moves, so a refused freeze does not leave the tag moved."""
-    if frozen is not None:
-        images.resolve(session, principal, collection, container, digest, arch, Action.FREEZE)
-    row = images.tag_image(session, principal, collection, container, tag, digest, arch)
-    if frozen is not None:
-        row = images.set_frozen(session, principal, collection, container, tag, frozen, row.arch)
-    return tag_json(row)
+    body: models.SetTag,
+) -> models.Tag:
+    """Point ``tag`` at the body's digest, and freeze or unfreeze it if asked; the freeze is checked before
+    the tag moves, so a refused freeze does not leave the tag moved."""
+    if body.frozen is not None:
+        images.resolve(session, principal, collection, container, body.digest, body.arch, Action.FREEZE)
+    row = images.tag_image(session, principal, collection, container, tag, body.digest, body.arch)
+    if body.frozen is not None:
+        row = images.set_frozen(session, principal, collection, container, tag, body.frozen, row.arch)
+    return tag_model(row)
 
 
 class TagsHandler(ApiHandler):
@@ -274,58 +288,21 @@ class TagsHandler(ApiHandler):
 
 class TagHandler(ApiHandler):
     async def put(self, collection_name: str, container_name: str, tag: str) -> None:
-        body = self.json_body()
-        digest = self.field(body, "digest", str)
-        if digest is None:
-            raise InvalidInput("'digest' is required")
-        self.write_json(
-            await self.write_db(
-                put_tag,
-                self.principal,
-                collection_name,
-                container_name,
-                tag,
-                digest,
-                self.field(body, "arch", str),
-                self.field(body, "frozen", bool),
-            )
-        )
+        body = self.body_as(models.SetTag)
+        self.write_json(await self.write_db(put_tag, self.principal, collection_name, container_name, tag, body))
 
     async def delete(self, collection_name: str, container_name: str, tag: str) -> None:
-        await self.write_db(
-            images.untag, self.principal, collection_name, container_name, tag, self.arch_argument()
-        )
+        await self.write_db(images.untag, self.principal, collection_name, container_name, tag, self.arch_argument())
         self.no_content()
 
 
 class StatsHandler(ApiHandler):
     async def get(self) -> None:
         days = self.int_argument("days", 30, 1, stats.MAX_DAYS)
-        self.write_json(await self.read_db(stats.registry_stats, self.principal, days))
+        figures = await self.read_db(stats.registry_stats, self.principal, days)
+        self.write_json(models.Stats.model_validate(figures))
 
 
 class ApiNotFoundHandler(ApiHandler):
     async def prepare(self) -> None:
         raise NotFound("no such endpoint")
-
-
-def routes() -> list[tuple[str, type]]:
-    from .transfer import DownloadHandler, ImagesHandler
-
-    container = rf"{PREFIX}/collections/{SEGMENT}/containers/{SEGMENT}"
-    return [
-        (rf"{PREFIX}/user", UserHandler),
-        (rf"{PREFIX}/user/tokens", TokensHandler),
-        (rf"{PREFIX}/user/tokens/(\d+)", TokenHandler),
-        (rf"{PREFIX}/collections", CollectionsHandler),
-        (rf"{PREFIX}/collections/{SEGMENT}", CollectionHandler),
-        (rf"{PREFIX}/collections/{SEGMENT}/containers", ContainersHandler),
-        (container, ContainerHandler),
-        (rf"{container}/images", ImagesHandler),
-        (rf"{container}/images/{SEGMENT}", ImageHandler),
-        (rf"{container}/images/{SEGMENT}/file", DownloadHandler),
-        (rf"{container}/tags", TagsHandler),
-        (rf"{container}/tags/{SEGMENT}", TagHandler),
-        (rf"{PREFIX}/stats", StatsHandler),
-        (rf"{PREFIX}/.*", ApiNotFoundHandler),
-    ]

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import functools
+import json
+
 from swagger_ui_bundle import swagger_ui_path
 from tornado import web
 
-from ..openapi import build_spec
 from .base import BaseHandler
+
+
+@functools.cache
+def document(title: str) -> str:
+    """The document as JSON, generated once per process. The generator reads the route table, which routes
+    this handler, so it is imported when first needed rather than with this module."""
+    from ..openapi import build_spec
+
+    return json.dumps(build_spec(title))
 
 
 class OpenApiHandler(BaseHandler):
     def get(self) -> None:
         self.set_header("Cache-Control", "no-cache")
-        self.write_json(build_spec(self.registry.name))
+        self.set_header("Content-Type", "application/json")
+        self.finish(document(self.registry.name))
 
 
 class SwaggerPageHandler(BaseHandler):
@@ -22,8 +34,8 @@ class SwaggerPageHandler(BaseHandler):
 
 
 def routes() -> list[tuple]:
+    """The Swagger UI page and its assets; the document itself is a route of ``native``."""
     return [
-        (r"/api/openapi.json", OpenApiHandler),
         (r"/api/docs/?", SwaggerPageHandler),
         (r"/api/docs/assets/(.*)", web.StaticFileHandler, {"path": str(swagger_ui_path)}),
     ]

@@ -1,44 +1,52 @@
-"""JSON shapes of the native API (documented in ``openapi.py``)."""
+"""The native API's answers built from database rows, as the shared models (``sregistry_jupyter.models``).
+
+The rows come from the registry's own database, so the models are built with ``model_construct``: nothing
+is validated again, and rendering costs about what writing the dictionaries by hand did (``bench/
+serialize.py`` measures it).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
+from ... import models
+from ...models import when
 from ..access import TeamRole
 from ..orm import ApiToken, Container, Image, Invitation, Share, Tag, Team, User
 from ..services.collections import CollectionSummary
 from ..services.members import Member
 from ..services.teams import Membership
 
-
-def when(value: dt.datetime | None) -> str | None:
-    return value.replace(microsecond=0).isoformat() + "Z" if value else None
+__all__ = ["when"]
 
 
-def user_json(user: User) -> dict[str, Any]:
-    return {
-        "name": user.name,
-        "admin": user.is_admin,
-        "staff": user.is_staff,
-        "robot": user.is_robot,
-        "created": when(user.created_at),
-    }
+def user_model(user: User) -> models.User:
+    return models.User.model_construct(
+        name=user.name, admin=user.is_admin, staff=user.is_staff, robot=user.is_robot, created=user.created_at
+    )
 
 
-def token_json(token: ApiToken) -> dict[str, Any]:
+def token_fields(token: ApiToken) -> dict:
     return {
         "id": token.id,
         "name": token.name,
         "scope": token.scope,
-        "created": when(token.created_at),
-        "expires": when(token.expires_at),
-        "last_used": when(token.last_used_at),
-        "revoked": when(token.revoked_at),
+        "created": token.created_at,
+        "expires": token.expires_at,
+        "last_used": token.last_used_at,
+        "revoked": token.revoked_at,
     }
 
 
-def collection_json(summary: CollectionSummary) -> dict[str, Any]:
+def token_model(token: ApiToken) -> models.Token:
+    return models.Token.model_construct(**token_fields(token))
+
+
+def new_token_model(token: ApiToken, secret: str) -> models.NewToken:
+    return models.NewToken.model_construct(**token_fields(token), token=secret)
+
+
+def collection_fields(summary: CollectionSummary) -> dict:
     c = summary.collection
     return {
         "name": c.name,
@@ -49,98 +57,122 @@ def collection_json(summary: CollectionSummary) -> dict[str, Any]:
         "images": summary.images,
         "size": summary.size,
         "stars": summary.stars,
-        "created": when(c.created_at),
-        "updated": when(c.updated_at),
+        "created": c.created_at,
+        "updated": c.updated_at,
     }
 
 
-def tag_json(tag: Tag) -> dict[str, Any]:
-    return {
-        "name": tag.name,
-        "arch": tag.arch,
-        "digest": tag.image.digest,
-        "frozen": tag.frozen,
-        "updated": when(tag.updated_at),
-    }
+def collection_model(summary: CollectionSummary) -> models.Collection:
+    return models.Collection.model_construct(**collection_fields(summary))
 
 
-def image_json(image: Image) -> dict[str, Any]:
+def collection_detail_model(summary: CollectionSummary, containers: list[Container]) -> models.CollectionDetail:
+    return models.CollectionDetail.model_construct(
+        **collection_fields(summary), containers_list=[container_model(c) for c in containers]
+    )
+
+
+def tag_model(tag: Tag) -> models.Tag:
+    return models.Tag.model_construct(
+        name=tag.name, arch=tag.arch, digest=tag.image.digest, frozen=tag.frozen, updated=tag.updated_at
+    )
+
+
+def sif_model(sif: dict | None) -> models.SifMetadata | None:
+    if not sif:
+        return None
+    return models.SifMetadata.model_construct(
+        partitions=[models.SifPartition.model_construct(**p) for p in sif.get("partitions", [])],
+        deffile=sif.get("deffile"),
+        labels=sif.get("labels"),
+    )
+
+
+def image_model(image: Image) -> models.Image:
     container = image.container
-    sif = image.sif or {}
-    return {
-        "collection": container.collection.name,
-        "container": container.name,
-        "digest": image.digest,
-        "size": image.size,
-        "arch": image.arch,
-        "description": image.description,
-        "tags": sorted(t.name for t in image.tags),
-        "signed": image.signed,
-        "downloads": image.downloads,
-        "uploaded": when(image.uploaded_at),
-        "sif": {
-            "partitions": sif.get("partitions", []),
-            "deffile": sif.get("deffile"),
-            "labels": sif.get("labels"),
-        }
-        if image.sif
-        else None,
-    }
+    return models.Image.model_construct(
+        collection=container.collection.name,
+        container=container.name,
+        digest=image.digest,
+        size=image.size,
+        arch=image.arch,
+        description=image.description,
+        tags=sorted(t.name for t in image.tags),
+        signed=image.signed,
+        downloads=image.downloads,
+        uploaded=image.uploaded_at,
+        sif=sif_model(image.sif),
+    )
 
 
-def tags_json(container: Container) -> list[dict[str, Any]]:
+def tag_models(container: Container) -> list[models.Tag]:
     """A container's tags, by name and then architecture."""
-    return [tag_json(t) for t in sorted(container.tags, key=lambda t: (t.name, t.arch))]
+    return [tag_model(t) for t in sorted(container.tags, key=lambda t: (t.name, t.arch))]
 
 
-def container_json(container: Container, images: list[Image] | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {
+def container_fields(container: Container) -> dict:
+    return {
         "collection": container.collection.name,
         "name": container.name,
         "description": container.description,
-        "tags": tags_json(container),
-        "created": when(container.created_at),
-        "updated": when(container.updated_at),
-    }
-    if images is not None:
-        body["images"] = [image_json(i) for i in images]
-    return body
-
-
-def team_json(team: Team, members: list[Membership], your_role: TeamRole | None) -> dict[str, Any]:
-    return {
-        "name": team.name,
-        "description": team.description,
-        "open": team.open,
-        "owners": [m.user.name for m in members if m.role is TeamRole.OWNER],
-        "members": [member_json(m) for m in members],
-        "your_role": your_role.value if your_role else None,
-        "created": when(team.created_at),
+        "tags": tag_models(container),
+        "created": container.created_at,
+        "updated": container.updated_at,
     }
 
 
-def invitation_json(invitation: Invitation, team_name: str) -> dict[str, Any]:
-    return {
-        "id": invitation.id,
-        "team": team_name,
-        "created": when(invitation.created_at),
-        "expires": when(invitation.expires_at),
-    }
+def container_model(container: Container) -> models.Container:
+    return models.Container.model_construct(**container_fields(container))
 
 
-def member_json(member: Member | Membership) -> dict[str, Any]:
-    """A user's role in a collection or a team."""
-    return {"user": member.user.name, "role": member.role.value}
+def container_detail_model(container: Container, images: list[Image]) -> models.ContainerDetail:
+    return models.ContainerDetail.model_construct(
+        **container_fields(container), images=[image_model(i) for i in images]
+    )
 
 
-def share_json(share: Share, image: Image, now: dt.datetime) -> dict[str, Any]:
+def team_member_model(member: Membership) -> models.TeamMember:
+    """A user's role in a team."""
+    return models.TeamMember.model_construct(user=member.user.name, role=member.role.value)
+
+
+def collection_member_model(member: Member) -> models.CollectionMember:
+    """A user's role in a collection."""
+    return models.CollectionMember.model_construct(user=member.user.name, role=member.role.value)
+
+
+def team_model(team: Team, members: list[Membership], your_role: TeamRole | None) -> models.Team:
+    return models.Team.model_construct(
+        name=team.name,
+        description=team.description,
+        open=team.open,
+        owners=[m.user.name for m in members if m.role is TeamRole.OWNER],
+        members=[team_member_model(m) for m in members],
+        your_role=your_role.value if your_role else None,
+        created=team.created_at,
+    )
+
+
+def invitation_fields(invitation: Invitation, team_name: str) -> dict:
+    return {"id": invitation.id, "team": team_name, "created": invitation.created_at, "expires": invitation.expires_at}
+
+
+def invitation_model(invitation: Invitation, team_name: str) -> models.Invitation:
+    return models.Invitation.model_construct(**invitation_fields(invitation, team_name))
+
+
+def share_fields(share: Share, image: Image, now: dt.datetime) -> dict:
     return {
         "id": share.id,
         "collection": image.container.collection.name,
         "container": image.container.name,
         "digest": image.digest,
-        "created": when(share.created_at),
-        "expires": when(share.expires_at),
+        "created": share.created_at,
+        "expires": share.expires_at,
         "expired": share.expires_at <= now,
         "downloads": share.downloads,
     }
+
+
+def share_model(share: Share, image: Image, now: dt.datetime) -> models.Share:
+    return models.Share.model_construct(**share_fields(share, image, now))

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 from tornado import iostream
 
+from ... import models
 from ..access import Principal
 from ..context import Registry
 from ..errors import Conflict, InsufficientStorage, RegistryError, TooLarge
@@ -27,7 +28,7 @@ from ..sif import read_sif_metadata
 from ..storage import BlobInfo, BlobStore
 from .api import ApiHandler
 from .base import BaseHandler
-from .serialize import image_json
+from .serialize import image_model
 from .streaming import ReceivesBlob, declared_size, storage_errors
 
 READ_CHUNK = 1 << 20
@@ -76,14 +77,16 @@ async def publish_completion(
     return blob, sif
 
 
-def image_list(session: Session, principal: Principal, collection_name: str, container_name: str) -> dict[str, Any]:
+def image_list(session: Session, principal: Principal, collection_name: str, container_name: str) -> models.ImageList:
     collection = collections.get_visible(session, principal, collection_name)
     container = collections.get_container(session, collection, container_name)
-    return {"items": [image_json(i) for i in images.list_images(session, container)]}
+    return models.ImageList.model_construct(items=[image_model(i) for i in images.list_images(session, container)])
 
 
-def record_push(session: Session, principal: Principal, target: images.PushTarget, blob: BlobInfo, **extra: Any) -> Any:
-    return image_json(images.commit_push(session, principal, target, blob, **extra))
+def record_push(
+    session: Session, principal: Principal, target: images.PushTarget, blob: BlobInfo, **extra: Any
+) -> models.Image:
+    return image_model(images.commit_push(session, principal, target, blob, **extra))
 
 
 class ImagesHandler(ReceivesBlob, ApiHandler):
@@ -124,7 +127,7 @@ class ImagesHandler(ReceivesBlob, ApiHandler):
             description=self.get_query_argument("description", ""),
             remote_addr=self.remote_addr,
         )
-        self.set_header("Location", self.request.path + "/" + image["digest"])
+        self.set_header("Location", self.request.path + "/" + image.digest)
         self.write_json(image, 201)
 
 

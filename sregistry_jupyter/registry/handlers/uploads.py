@@ -33,7 +33,7 @@ from ..orm import Image, UploadSession
 from ..services import images, uploads
 from ..storage import BlobInfo
 from .api import ApiHandler
-from .serialize import image_json
+from .serialize import image_model
 from .streaming import ReceivesBlob, declared_size, storage_errors
 from .transfer import publish_completion
 
@@ -101,7 +101,7 @@ def upload_status(session: Session, principal: Principal, upload_id: str) -> dic
     return {
         "state": STATES.get(upload.state, "failed"),
         "error": upload.error,
-        "image": image_json(image) if image is not None and upload.state == "done" else None,
+        "image": image_model(image).model_dump(mode="json") if image is not None and upload.state == "done" else None,
         "offset": upload.received,
         "length": upload.declared_size,
     }
@@ -265,9 +265,3 @@ def log_failure(future: asyncio.Future[Any]) -> None:
     if not future.cancelled() and future.exception() is not None:
         log.warning("an upload's bookkeeping failed: %s", future.exception())
 
-
-def routes() -> list[tuple[str, type]]:
-    return [
-        (r"/api/v1/uploads", UploadsHandler),
-        (r"/api/v1/uploads/([0-9a-f]{32})", UploadHandler),
-    ]

@@ -26,6 +26,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/apptainer/container-library-client/client"
@@ -43,10 +44,12 @@ func (stderrLogger) Logf(format string, v ...interface{}) {
 }
 
 // countingBar is a ProgressBar that remembers the size the downloader
-// announced and the bytes it reported, so a pull can check both.
+// announced and the bytes it reported, so a pull can check both. The
+// concurrent downloader reports from one goroutine per part, so the count
+// is atomic.
 type countingBar struct {
 	total    int64
-	received int64
+	received atomic.Int64
 }
 
 func (b *countingBar) Init(total int64) { b.total = total }
@@ -63,11 +66,11 @@ type countingReader struct {
 
 func (c countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	c.bar.received += int64(n)
+	c.bar.received.Add(int64(n))
 	return n, err
 }
 
-func (b *countingBar) IncrBy(n int) { b.received += int64(n) }
+func (b *countingBar) IncrBy(n int) { b.received.Add(int64(n)) }
 
 func (b *countingBar) Abort(bool) {}
 
@@ -162,8 +165,8 @@ func pull(ctx context.Context, c *client.Client, o options) error {
 	if err != nil {
 		return err
 	}
-	if bar.total != image.Size || bar.received != image.Size {
-		return fmt.Errorf("downloaded %d of %d bytes, image size %d", bar.received, bar.total, image.Size)
+	if received := bar.received.Load(); bar.total != image.Size || received != image.Size {
+		return fmt.Errorf("downloaded %d of %d bytes, image size %d", received, bar.total, image.Size)
 	}
 	if err := checkHash(o.out, image.Hash); err != nil {
 		return err
