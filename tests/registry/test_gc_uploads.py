@@ -105,6 +105,10 @@ def test_upload_sessions_are_judged_by_their_state_and_expiry(registry):
         content=data[3000:],
     )
     assert resumed.status_code == 204
+    deadline = time.monotonic() + 30
+    while api.get(f"/api/v1/uploads/{paused}", headers=TUS).json()["state"] != "done":
+        assert time.monotonic() < deadline, "the resumed upload was never recorded"
+        time.sleep(0.05)
 
 
 def test_each_removal_is_committed_on_its_own(registry, monkeypatch):

@@ -16,7 +16,7 @@ import pytest
 from sregistry_jupyter.registry.auth.local import LocalAuthenticator
 from sregistry_jupyter.registry.orm import UploadSession
 from sregistry_jupyter.registry.services.uploads import UploadLimits
-from tests.conftest import blobs_on_disk, uploads_on_disk, wait_for
+from tests.conftest import blobs_on_disk, open_context, start_in_thread, uploads_on_disk, wait_for
 from tests.registry.test_sign_in import add_person, signed_in, xsrf_of
 
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -209,3 +209,20 @@ def test_the_web_pages_upload_with_their_session_and_xsrf_header(registry):
     sent = page.patch(url, headers={**PATCH, "Upload-Offset": "0", "X-XSRF-Token": xsrf_of(page)}, content=data)
     assert sent.status_code == 204
     assert outcome(page, url)["state"] == "done"
+
+
+def test_an_upload_goes_on_at_another_process(registry, alice):
+    other = open_context(registry.db_url, registry.data_dir)
+    other_url, stop = start_in_thread(other)
+    try:
+        data = os.urandom(200_000)
+        url = create(alice, data)
+        assert patch(alice, url, data[:80_000], 0).status_code == 204
+        elsewhere = url.replace(registry.url, other_url)
+        assert alice.head(elsewhere, headers=TUS).headers["Upload-Offset"] == "80000"
+        assert patch(alice, elsewhere, data[80_000:], 80_000).status_code == 204
+        status = outcome(alice, url)
+        assert status["state"] == "done", status
+        assert alice.get("/api/v1/collections/lab/containers/tool/images/v1/file").content == data
+    finally:
+        stop()

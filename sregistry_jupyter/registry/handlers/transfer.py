@@ -70,7 +70,7 @@ async def publish_completion(
     except RegistryError as error:
         await database.write(uploads.set_state, completion.upload_id, "failed", error.message)
         raise
-    except BaseException:
+    except Exception:
         await database.write(uploads.set_state, completion.upload_id, "failed", "the upload could not be stored")
         raise
     sif = await registry.run_heavy(sif_metadata, registry.store, blob)

@@ -42,6 +42,8 @@ log = logging.getLogger("sregistry_jupyter")
 TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = "creation,termination"
 OFFSET_TYPE = "application/offset+octet-stream"
+# Verifications running in the background, held here so that none is collected before it ends.
+VERIFYING: set[asyncio.Future[None]] = set()
 STATES = {"open": "receiving", "completing": "verifying", "done": "done", "failed": "failed", "aborted": "failed"}
 
 
@@ -225,6 +227,8 @@ class UploadHandler(ReceivesBlob, TusHandler):
             verification = asyncio.ensure_future(
                 complete_upload(self.registry, self.principal, upload_id, self.remote_addr)
             )
+            VERIFYING.add(verification)
+            verification.add_done_callback(VERIFYING.discard)
             verification.add_done_callback(log_failure)
         self.set_header("Upload-Offset", str(offset))
         self.set_status(204)
@@ -248,20 +252,25 @@ class UploadHandler(ReceivesBlob, TusHandler):
 
 
 async def complete_upload(registry: Registry, principal: Principal, upload_id: str, remote_addr: str) -> None:
-    """Verify, publish and record an upload whose last byte arrived (the client polls ``GET``)."""
+    """Verify, publish and record an upload whose last byte arrived (the client polls ``GET``).
+
+    It counts as a request in flight, so that a registry told to stop lets it finish first."""
     database = registry.database
+    registry.in_flight.count += 1
     try:
-        completion = await database.write(uploads.begin_completion, upload_id)
-    except RegistryError:
-        return  # another request is completing it, or a writer is still open and will complete it
-    try:
-        blob, sif = await publish_completion(registry, completion)
-        await database.write(record_tus_push, principal, upload_id, blob, sif, remote_addr)
-    except RegistryError as error:
-        await database.write(uploads.set_state, upload_id, "failed", error.message)
+        try:
+            completion = await database.write(uploads.begin_completion, upload_id)
+        except RegistryError:
+            return  # another request is completing it, or a writer is still open and will complete it
+        try:
+            blob, sif = await publish_completion(registry, completion)
+            await database.write(record_tus_push, principal, upload_id, blob, sif, remote_addr)
+        except RegistryError as error:
+            await database.write(uploads.set_state, upload_id, "failed", error.message)
+    finally:
+        registry.in_flight.count -= 1
 
 
 def log_failure(future: asyncio.Future[Any]) -> None:
     if not future.cancelled() and future.exception() is not None:
         log.warning("an upload's bookkeeping failed: %s", future.exception())
-
