@@ -52,6 +52,7 @@ class Backend:
     age_uploads: Callable[[BlobStore, dt.timedelta], None]
     age_blob: Callable[[BlobStore, str, dt.timedelta], None]
     parts_in_any_order: bool = True
+    memory_bound: int = 16 << 20  # what "flat" means for the store as ``measured_store`` configures it
 
 
 def _fs_make(request: pytest.FixtureRequest) -> BlobStore:
@@ -104,7 +105,10 @@ def _s3_age_blob(store: S3BlobStore, digest: str, age: dt.timedelta) -> None:
 
 BACKENDS = [
     Backend("filesystem", _fs_make, _fs_uploads, _fs_age_uploads, _fs_age_blob),
-    Backend("s3", _s3_make, _s3_uploads, _s3_age_uploads, _s3_age_blob, parts_in_any_order=False),
+    # S3 parts are buffered whole: one filling, one uploading, one spare kept, of 5 MiB each.
+    Backend(
+        "s3", _s3_make, _s3_uploads, _s3_age_uploads, _s3_age_blob, parts_in_any_order=False, memory_bound=28 << 20
+    ),
 ]
 
 
@@ -644,7 +648,7 @@ def test_published_blobs_are_read_only_and_verified_bytes_replace_a_bad_copy(tmp
     assert path.stat().st_mode & 0o777 == 0o444
 
 
-def test_memory_stays_flat_for_a_large_blob(measured_store: BlobStore) -> None:
+def test_memory_stays_flat_for_a_large_blob(measured_store: BlobStore, backend: Backend) -> None:
     store = measured_store
     chunk = os.urandom(1 << 20)
     count = 256
@@ -664,10 +668,10 @@ def test_memory_stays_flat_for_a_large_blob(measured_store: BlobStore) -> None:
         tracemalloc.stop()
         store.delete(digest)
     assert info.size == read == count << 20
-    assert peak < 16 << 20, f"peak {peak / (1 << 20):.1f} MiB"
+    assert peak < backend.memory_bound, f"peak {peak / (1 << 20):.1f} MiB"
 
 
-def test_memory_stays_flat_for_a_large_assembly(measured_store: BlobStore) -> None:
+def test_memory_stays_flat_for_a_large_assembly(measured_store: BlobStore, backend: Backend) -> None:
     store = measured_store
     chunk = os.urandom(1 << 20)
     size, part_size = 64 << 20, 16 << 20
@@ -686,7 +690,7 @@ def test_memory_stays_flat_for_a_large_assembly(measured_store: BlobStore) -> No
         tracemalloc.stop()
         store.delete(digest)
     assert info.size == size
-    assert peak < 16 << 20, f"peak {peak / (1 << 20):.1f} MiB"
+    assert peak < backend.memory_bound, f"peak {peak / (1 << 20):.1f} MiB"
 
 
 BAD_DIGESTS = [
