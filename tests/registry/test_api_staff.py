@@ -54,6 +54,7 @@ def test_a_plain_user_and_a_visitor_are_refused_every_staff_endpoint(registry, p
     calls = [
         ("GET", f"{STAFF}/users", None),
         ("GET", f"{STAFF}/audit", None),
+        ("GET", f"{STAFF}/users/sam", None),
         ("PATCH", f"{STAFF}/users/sam", {"disabled": True}),
         ("POST", f"{STAFF}/robots", {"name": "bot"}),
         ("POST", f"{STAFF}/robots/bot/tokens", {"scope": "read"}),
@@ -98,10 +99,12 @@ def test_staff_make_a_robot_account_and_a_token_it_pulls_with(registry, people):
     robot = ok(made, 201)
     assert (robot["name"], robot["robot"], robot["kind"], robot["tokens"]) == ("ci-bot", True, "robot", 0)
     assert made.headers["Location"] == f"{STAFF}/users/ci-bot"
+    assert ok(sam.get(made.headers["Location"])) == robot
     assert_error(sam.post(f"{STAFF}/robots", json={"name": "ci-bot"}), 409, "CONFLICT")
     token = ok(sam.post(f"{STAFF}/robots/ci-bot/tokens", json={"scope": "read"}), 201)
     assert (token["user"], token["scope"]) == ("ci-bot", "read") and token["token"].startswith("sreg_")
     assert ok(registry.client(token["token"]).get("/api/v1/user"))["robot"] is True
+    assert ok(sam.get(f"{STAFF}/users/ci-bot"))["tokens"] == 1
     assert_error(sam.post(f"{STAFF}/robots/alice/tokens", json={}), 400, "INVALID")
     assert_error(sam.post(f"{STAFF}/robots/nobody/tokens", json={}), 404)
     assert_error(sam.patch(f"{STAFF}/users/ci-bot", json={"staff": True}), 403)

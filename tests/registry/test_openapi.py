@@ -438,6 +438,8 @@ def staff_work(sam, anon, alice) -> None:
     robot = sam.post("/api/v1/staff/robots", json={"name": "ci-bot"})
     assert status(robot, 201)["kind"] == "robot" and robot.headers["Location"] == "/api/v1/staff/users/ci-bot"
     assert status(sam.post("/api/v1/staff/robots", json={"name": "ci-bot"}), 409)
+    assert status(sam.get(robot.headers["Location"]), 200)["tokens"] == 0
+    assert status(sam.get("/api/v1/staff/users/nobody"), 404)
     token = status(sam.post("/api/v1/staff/robots/ci-bot/tokens", json={"scope": "read"}), 201)
     assert token["token"].startswith("sreg_") and token["user"] == "ci-bot"
     assert status(sam.post("/api/v1/staff/robots/nobody/tokens"), 404)

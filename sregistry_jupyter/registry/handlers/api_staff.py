@@ -38,6 +38,10 @@ def account_page(session: Session, principal: Principal, query: str, page: int, 
     )
 
 
+def account_detail(session: Session, principal: Principal, name: str) -> models.Account:
+    return account_model(staff.get_account(session, principal, name))
+
+
 def change_account(
     session: Session, principal: Principal, name: str, body: models.UpdateAccount, remote_addr: str
 ) -> models.Account:
@@ -98,6 +102,9 @@ class AccountsHandler(StaffHandler):
 
 
 class AccountHandler(StaffHandler):
+    async def get(self, name: str) -> None:
+        self.write_json(await self.read_db(account_detail, self.principal, name))
+
     async def patch(self, name: str) -> None:
         body = self.body_as(models.UpdateAccount)
         self.write_json(await self.write_db(change_account, self.principal, name, body, self.remote_addr))

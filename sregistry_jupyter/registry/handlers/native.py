@@ -849,6 +849,17 @@ STAFF_ROUTES = (
         api_staff.AccountHandler,
         (
             op(
+                "get",
+                "getAccount",
+                "An account, with its standing and how many tokens it holds",
+                "staff",
+                answer=models.Account,
+                errors=(400, 401, 403, 404),
+                scope="admin",
+                signed_in=True,
+                description=STAFF_ONLY,
+            ),
+            op(
                 "patch",
                 "updateAccount",
                 "Disable or enable an account, or make it staff or an ordinary one",
