@@ -55,12 +55,17 @@ from .people import (
     User,
 )
 from .sharing import NewShare, Share, ShareList
+from .staff import Account, AccountPage, AuditEvent, AuditPage, CreateRobot, CreateRobotToken, RobotToken, UpdateAccount
 from .stats import CollectionUsage, ContainerUsage, DayActivity, Stats, Totals
 
 __all__ = [
+    "Account",
+    "AccountPage",
     "AddCollectionMember",
     "AddTeamMember",
     "Answer",
+    "AuditEvent",
+    "AuditPage",
     "Body",
     "Collection",
     "CollectionDetail",
@@ -74,6 +79,8 @@ __all__ = [
     "ContainerList",
     "ContainerUsage",
     "CreateCollection",
+    "CreateRobot",
+    "CreateRobotToken",
     "CreateShare",
     "CreateTeam",
     "CreateToken",
@@ -88,6 +95,7 @@ __all__ = [
     "NewInvitation",
     "NewShare",
     "NewToken",
+    "RobotToken",
     "Role",
     "SetCollectionRole",
     "SetTag",
@@ -108,6 +116,7 @@ __all__ = [
     "Token",
     "TokenList",
     "Totals",
+    "UpdateAccount",
     "UpdateCollection",
     "UpdateTeam",
     "UploadStatus",

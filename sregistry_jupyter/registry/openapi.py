@@ -53,6 +53,7 @@ GROUPS = {
     "stars": "Collections users have starred.",
     "shares": "Download links for one image that work without signing in.",
     "user": "The signed-in user and their API tokens.",
+    "staff": "The registry's staff: accounts, robot accounts and the audit trail.",
     "stats": "Figures for plots and dashboards.",
     "documentation": "This document.",
 }

@@ -13,10 +13,11 @@ import pytest
 
 from sregistry_jupyter import models
 from sregistry_jupyter.models import rules
+from sregistry_jupyter.models import staff as staff_models
 from sregistry_jupyter.registry import access, errors, names, tokens
 from sregistry_jupyter.registry.auth import jupyterhub, oauth
 from sregistry_jupyter.registry.handlers import api, native, serialize
-from sregistry_jupyter.registry.services import collections, shares, stats, teams, users
+from sregistry_jupyter.registry.services import collections, shares, staff, stats, teams, users
 
 MAX_SHARE_DAYS = 30
 SHARE_RULE = f"'days': must be a whole number from 1 to {MAX_SHARE_DAYS}"
@@ -44,10 +45,11 @@ def test_the_documented_rules_are_the_ones_the_registry_enforces():
     assert teams.INVITATION_RE.pattern == rules.INVITATION_PATTERN and rules.TEAM_NAME_MAX == teams.TEAM_NAME_MAX
     assert (rules.MAX_TOKEN_NAME, rules.MAX_EXPIRY_DAYS) == (users.MAX_TOKEN_NAME, users.MAX_EXPIRY_DAYS)
     assert rules.MAX_DESCRIPTION == collections.MAX_DESCRIPTION
-    assert set(rules.SORTS) == set(collections.SORTS)
+    assert set(rules.SORTS) == set(collections.SORTS) | set(collections.SUMMARY_SORTS)
     assert rules.MAX_STATS_DAYS == stats.MAX_DAYS
     assert [r.value for r in models.Role] == [r.value for r in access.Role]
     assert [r.value for r in models.TeamRole] == [r.value for r in access.TeamRole]
+    assert staff_models.ACCOUNT_KINDS == staff.KINDS
 
 
 def every_subclass(kind: type) -> set[type]:

@@ -248,6 +248,7 @@ def test_a_realistic_session_matches_the_document(registry, checked, checker, si
     roles_and_stars(anon, alice, bob)
     share_links(anon, alice, bob, sif_file)
     statistics(anon, alice)
+    staff_work(checked(registry.add_user("sam", staff=True)), anon, alice)
     deletions(anon, alice, raw, sif)
 
     exercised = {(method, path) for method, path, _ in checker.seen}
@@ -426,6 +427,26 @@ def statistics(anon, alice) -> None:
     assert len(week["activity"]) == 7 and week["totals"]["images"] == 2
     assert sum(day["pushes"] for day in week["activity"]) == 2
     assert status(alice.get("/api/v1/stats", params={"days": 0}), 400)
+
+
+def staff_work(sam, anon, alice) -> None:
+    listed = status(sam.get("/api/v1/staff/users", params={"q": "ali", "per_page": 5}), 200)
+    assert [a["name"] for a in listed["items"]] == ["alice"] and listed["total"] == 1
+    assert status(alice.get("/api/v1/staff/users"), 403)["code"] == "DENIED"
+    assert status(anon.get("/api/v1/staff/audit"), 401)
+    assert status(sam.get("/api/v1/staff/audit", params={"kind": "nonsense"}), 400)
+    robot = sam.post("/api/v1/staff/robots", json={"name": "ci-bot"})
+    assert status(robot, 201)["kind"] == "robot" and robot.headers["Location"] == "/api/v1/staff/users/ci-bot"
+    assert status(sam.post("/api/v1/staff/robots", json={"name": "ci-bot"}), 409)
+    assert status(sam.get(robot.headers["Location"]), 200)["tokens"] == 0
+    assert status(sam.get("/api/v1/staff/users/nobody"), 404)
+    token = status(sam.post("/api/v1/staff/robots/ci-bot/tokens", json={"scope": "read"}), 201)
+    assert token["token"].startswith("sreg_") and token["user"] == "ci-bot"
+    assert status(sam.post("/api/v1/staff/robots/nobody/tokens"), 404)
+    assert status(sam.patch("/api/v1/staff/users/ci-bot", json={"disabled": True}), 200)["disabled"]
+    assert status(sam.patch("/api/v1/staff/users/ci-bot", json={"disabled": "yes"}), 400)
+    events = status(sam.get("/api/v1/staff/audit", params={"kind": "admin"}), 200)["items"]
+    assert events[0]["action"] == "staff.disable-user" and events[0]["user"] == "sam"
 
 
 def deletions(anon, alice, raw: str, sif: str) -> None:

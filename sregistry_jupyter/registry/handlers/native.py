@@ -17,7 +17,8 @@ from pydantic import BaseModel
 from ... import models
 from ...models import rules, values
 from ..access import Action
-from . import api, api_teams, docs, transfer, uploads
+from ..services import audit
+from . import api, api_staff, api_teams, docs, transfer, uploads
 
 PREFIX = api.PREFIX
 PLACEHOLDER_RE = re.compile(r"\{(\w+)\}")
@@ -810,6 +811,143 @@ TEAM_ROUTES = (
     ),
 )
 
+STAFF = f"{PREFIX}/staff"
+STAFF_ONLY = (
+    "The registry's staff and administrators only, with an admin-scoped token or a signed-in session "
+    "(403 for others; JupyterHub tokens never qualify)."
+)
+STAFF_READS = (400, 401, 403)
+
+STAFF_ROUTES = (
+    Route(
+        f"{STAFF}/users",
+        api_staff.AccountsHandler,
+        (
+            op(
+                "get",
+                "listAccounts",
+                "Every account, by name, with its standing and how many tokens it holds",
+                "staff",
+                answer=models.AccountPage,
+                errors=STAFF_READS,
+                scope="admin",
+                signed_in=True,
+                queries=(
+                    Query(
+                        "q",
+                        {"type": "string", "maxLength": 64},
+                        "Only accounts whose name contains this.",
+                    ),
+                    *PAGING,
+                ),
+                description=STAFF_ONLY,
+            ),
+        ),
+    ),
+    Route(
+        f"{STAFF}/users/{{user}}",
+        api_staff.AccountHandler,
+        (
+            op(
+                "get",
+                "getAccount",
+                "An account, with its standing and how many tokens it holds",
+                "staff",
+                answer=models.Account,
+                errors=(400, 401, 403, 404),
+                scope="admin",
+                signed_in=True,
+                description=STAFF_ONLY,
+            ),
+            op(
+                "patch",
+                "updateAccount",
+                "Disable or enable an account, or make it staff or an ordinary one",
+                "staff",
+                answer=models.Account,
+                body=models.UpdateAccount,
+                body_required=False,
+                errors=WRITES,
+                scope="admin",
+                signed_in=True,
+                description=f"{STAFF_ONLY} Only administrators make or unmake staff, or change an administrator's "
+                "account; nobody changes their own. A disabled account's sessions and tokens stop working at once.",
+            ),
+        ),
+    ),
+    Route(
+        f"{STAFF}/robots",
+        api_staff.RobotsHandler,
+        (
+            op(
+                "post",
+                "createRobot",
+                "Create a robot account: it never signs in and works with tokens the staff make",
+                "staff",
+                answer=models.Account,
+                status=201,
+                body=models.CreateRobot,
+                errors=(400, 401, 403, 409, 413),
+                scope="admin",
+                signed_in=True,
+                headers=LOCATION,
+                description=STAFF_ONLY,
+            ),
+        ),
+    ),
+    Route(
+        f"{STAFF}/robots/{{user}}/tokens",
+        api_staff.RobotTokensHandler,
+        (
+            op(
+                "post",
+                "createRobotToken",
+                "Create a token for a robot account",
+                "staff",
+                answer=models.RobotToken,
+                status=201,
+                body=models.CreateRobotToken,
+                body_required=False,
+                errors=WRITES,
+                scope="admin",
+                signed_in=True,
+                description=f"{STAFF_ONLY} The token string is shown only here; 400 if the account is no robot.",
+            ),
+        ),
+    ),
+    Route(
+        f"{STAFF}/audit",
+        api_staff.AuditHandler,
+        (
+            op(
+                "get",
+                "listEvents",
+                "The audit trail, newest first",
+                "staff",
+                answer=models.AuditPage,
+                errors=STAFF_READS,
+                scope="admin",
+                signed_in=True,
+                queries=(
+                    Query("user", {"type": "string", "maxLength": audit.MAX_FILTER}, "Only this user's events."),
+                    Query(
+                        "collection",
+                        {"type": "string", "maxLength": audit.MAX_FILTER},
+                        "Only events in this collection.",
+                    ),
+                    Query(
+                        "kind",
+                        {"type": "string", "enum": ["", *audit.KINDS]},
+                        "Only events of this kind; empty or absent: every kind.",
+                    ),
+                    *PAGING,
+                ),
+                description=STAFF_ONLY,
+            ),
+        ),
+    ),
+)
+
 OTHER_ROUTES = (
     Route(
         f"{PREFIX}/stats",
@@ -842,7 +980,14 @@ OTHER_ROUTES = (
     ),
 )
 
-ROUTES: tuple[Route, ...] = (*USER_ROUTES, *COLLECTION_ROUTES, *IMAGE_ROUTES, *TEAM_ROUTES, *OTHER_ROUTES)
+ROUTES: tuple[Route, ...] = (
+    *USER_ROUTES,
+    *COLLECTION_ROUTES,
+    *IMAGE_ROUTES,
+    *TEAM_ROUTES,
+    *STAFF_ROUTES,
+    *OTHER_ROUTES,
+)
 
 
 def routes() -> list[tuple[str, type]]:

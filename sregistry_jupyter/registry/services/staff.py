@@ -61,6 +61,14 @@ def list_accounts(
     return [Account(user, count or 0) for user, count in rows], total
 
 
+def get_account(session: Session, principal: Principal, name: str) -> Account:
+    """One account as the list shows it (so that a change can answer with what it changed)."""
+    _require(principal, StaffAction.LIST_USERS)
+    user = get_user(session, validate_username(name))
+    live = select(func.count(ApiToken.id)).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    return Account(user, session.scalar(live) or 0)
+
+
 def set_disabled(session: Session, principal: Principal, name: str, disabled: bool, remote_addr: str = "") -> User:
     """Disable an account (its sessions and tokens stop working at once) or enable it again."""
     user = get_user(session, validate_username(name))
