@@ -42,7 +42,7 @@ SORTS = {
     "updated": Collection.updated_at.asc(),
     "-updated": Collection.updated_at.desc(),
 }
-# Sorts by a figure of the summary (its column's label in ``_summary_query``).
+# Sorts by a figure of the summary (its column's label in ``SUMMARY_QUERY``).
 SUMMARY_SORTS = {"size": "size", "-size": "size", "stars": "stars", "-stars": "stars"}
 
 
@@ -251,6 +251,11 @@ def _summary_query() -> Select:
     ).outerjoin(CollectionUsage, CollectionUsage.collection_id == Collection.id)
 
 
+# Built once: a statement is immutable (``where`` and ``order_by`` return new ones), and building this one
+# costs more than running it for a page of collections.
+SUMMARY_QUERY = _summary_query()
+
+
 def names_with_role(session: Session, ids: list[int], role: Role = Role.OWNER) -> dict[int, list[str]]:
     """The names of the users with ``role`` in each of the collections ``ids``, in one query."""
     names: dict[int, list[str]] = {i: [] for i in ids}
@@ -299,25 +304,25 @@ def list_collections(
     if sort in SORTS:
         order = SORTS[sort]
     else:
-        figure = _summary_query().selected_columns[SUMMARY_SORTS[sort]]
+        figure = SUMMARY_QUERY.selected_columns[SUMMARY_SORTS[sort]]
         order = figure.desc() if sort.startswith("-") else figure.asc()
-    query = _summary_query().where(*where).order_by(order, Collection.id).offset(offset).limit(limit)
+    query = SUMMARY_QUERY.where(*where).order_by(order, Collection.id).offset(offset).limit(limit)
     return _summaries(session, query), total
 
 
 def summarise(session: Session, collection: Collection) -> CollectionSummary:
-    (summary,) = _summaries(session, _summary_query().where(Collection.id == collection.id))
+    (summary,) = _summaries(session, SUMMARY_QUERY.where(Collection.id == collection.id))
     return summary
 
 
 def summaries_where(session: Session, *where: ColumnElement[bool]) -> list[CollectionSummary]:
     """The summaries of the collections matching ``where``, by name."""
-    return _summaries(session, _summary_query().where(*where).order_by(Collection.name))
+    return _summaries(session, SUMMARY_QUERY.where(*where).order_by(Collection.name))
 
 
 def summarise_all(session: Session) -> list[CollectionSummary]:
     """Every collection's summary, by name, whoever may see it (for staff tools)."""
-    return _summaries(session, _summary_query().order_by(Collection.name))
+    return _summaries(session, SUMMARY_QUERY.order_by(Collection.name))
 
 
 def list_containers(session: Session, collection: Collection) -> list[Container]:
