@@ -16,9 +16,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
 from sregistry_jupyter.client import RegistryClient
+from tests.chromium import launched
 from tests.conftest import free_port, terminate, wait_until_serving
 
 CELLS = [
@@ -129,11 +130,7 @@ def test_the_widgets_render_in_jupyterlab_and_notebook_7(lab: tuple[str, str], t
     shots = Path(os.environ.get("SREGISTRY_SCREENSHOTS", tmp_path / "screenshots"))
     shots.mkdir(parents=True, exist_ok=True)
     names = ["browser", "push", "share", "plots"]
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"],
-        )
+    with launched() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
@@ -167,5 +164,4 @@ def test_the_widgets_render_in_jupyterlab_and_notebook_7(lab: tuple[str, str], t
         # Notebook 7's own page logs errors of plugins it lacks (no file browser there); none may be ours.
         ours = ("widget", "plotly", "sregistry")
         assert [e for e in classic_errors if any(word in e.lower() for word in ours)] == [], classic_errors
-        browser.close()
     assert all((shots / f"widget-{n}.png").stat().st_size > 5000 for n in names)

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
+from tests.chromium import launched
 from tests.conftest import (
     LiveRegistry,
     free_port,
@@ -36,8 +37,6 @@ from tests.gotools import build_go_program
 from tests.lab.seed import Seeded, seed
 
 LAB_TOKEN = "lab-browser-test-token"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"]
 SCREENSHOT_DIR_VARIABLE = "SREGISTRY_SCREENSHOT_DIR"
 # Settings every test starts from: no news prompt over the panel.
 USER_SETTINGS = {"@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false"}}
@@ -134,12 +133,8 @@ def lab(seeded_registry, tmp_path_factory: pytest.TempPathFactory) -> Iterator[L
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with launched() as chromium:
+        yield chromium
 
 
 @dataclass

@@ -21,19 +21,18 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Request, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Request
 
 from sregistry_jupyter.registry.auth import passwords
 from sregistry_jupyter.registry.auth.local import LocalAuthenticator
 from sregistry_jupyter.registry.orm import utcnow
 from sregistry_jupyter.registry.services import users
+from tests.chromium import launched
 from tests.conftest import LiveRegistry, open_context, pg_database, start_in_thread
 from tests.gotools import make_sif
 from tests.jupyter_support import mksif  # noqa: F401
 from tests.web.browsing import WebPage, open_page, settle_accessibility, watch_accessibility
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"]
 PASSWORD = "correct horse battery"
 SCREENSHOT_DIR_VARIABLE = "SREGISTRY_SCREENSHOT_DIR"
 API = "/api/v1"
@@ -140,12 +139,8 @@ def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with launched() as chromium:
+        yield chromium
 
 
 @dataclass
