@@ -372,3 +372,13 @@ class Counter(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     window: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     count: Mapped[int] = mapped_column(default=0)
+
+
+class Generation(Base):
+    """A number that database triggers bump whenever facts of one kind change (migration 0006), so that a
+    process can keep those facts in memory and notice, by reading one row, when what it keeps is stale."""
+
+    __tablename__ = "generations"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
