@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -14,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .access import DEFAULT_POLICY, Policy
 from .bookkeeping import FLUSH_INTERVAL, Bookkeeping
 from .connections import ConnectionLimits
+from .credential_cache import CredentialCache, current_generation
 from .database import Database
 from .proxies import TrustedProxies
 from .services.limits import Limiter
@@ -24,6 +28,7 @@ if TYPE_CHECKING:
     from .auth import Authenticator
 
 T = TypeVar("T")
+log = logging.getLogger("sregistry_jupyter")
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 HEAVY_WORKERS = 2
 
@@ -66,12 +71,17 @@ class Registry:
     heavy: ThreadPoolExecutor = field(init=False)
     database: Database = field(init=False)
     bookkeeping: Bookkeeping = field(init=False)
+    credentials: CredentialCache = field(init=False)
     loop: asyncio.AbstractEventLoop | None = field(init=False, default=None)
+    _generation_check: asyncio.Task[None] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.database = Database(self.session_factory)
         self.bookkeeping = Bookkeeping(self.database, interval=self.flush_interval)
         self.limiter.bind(self.bookkeeping)
+        # Another process's revocation takes effect here within one flush interval, like its limit counts.
+        self.credentials = CredentialCache(max_age=self.flush_interval)
+        self.credentials.watch(self.session_factory)
         # Verifying and assembling whole uploads (reading gigabytes back) runs on a pool of its own, so
         # that however many large completions are queued, the shared executor that stores small
         # uploads' bytes and serves downloads is never starved.
@@ -85,9 +95,25 @@ class Registry:
         """Start the background work of a serving registry (on the loop that serves it)."""
         self.loop = asyncio.get_running_loop()
         self.bookkeeping.start()
+        self._generation_check = asyncio.create_task(self._check_generation())
+
+    async def _check_generation(self) -> None:
+        """Read the credentials generation twice per flush interval, so that the credential cache learns of
+        other processes' changes (and stays confirmed while nothing changes)."""
+        while True:
+            started = time.monotonic()
+            try:
+                self.credentials.observe(await self.database.read(current_generation), started)
+            except Exception:  # a database hiccup: the cache goes unconfirmed and lookups use the database
+                log.warning("could not read the credentials generation", exc_info=True)
+            await asyncio.sleep(self.flush_interval / 2)
 
     async def stop(self) -> None:
         """Write what is pending and stop the background work; then release the database."""
+        if self._generation_check is not None:
+            self._generation_check.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._generation_check
         await self.bookkeeping.stop()
         self.database.close()
         self.heavy.shutdown(wait=True)

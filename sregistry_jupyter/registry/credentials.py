@@ -3,15 +3,17 @@
 A request may carry a registry token (``Authorization: Bearer``), a credential the authenticator knows
 (a JupyterHub API token), a browser session cookie, an ``SREGISTRY-HMAC-SHA256`` signature over some of
 its fields (sregistry-cli), or it may be a capability link whose signature is the authorisation. Each
-is resolved here to a ``Principal`` without blocking the event loop: database look-ups run on the
-read pool, the hub is asked with an asynchronous client, and nothing is written on the way (a token's
-last use is noted for the write-behind bookkeeping). Handlers only say which of these their surface
+is resolved here to a ``Principal`` without blocking the event loop: tokens and sessions verified a moment
+ago come from the credential cache (``credential_cache``), other database look-ups run on the read pool,
+the hub is asked with an asynchronous client, and nothing is written on the way (a token's last use is
+noted for the write-behind bookkeeping). Handlers only say which of these their surface
 accepts (``BaseHandler.identify``); none builds a principal itself, and the base handler then applies
 the policy, the terms of service and the limits to whatever was found, the same way for all of them.
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -41,6 +43,13 @@ def bearer_credential(header: str | None) -> str | None:
     return credential.strip()
 
 
+def cacheable(registry: Registry, identity: Identity) -> bool:
+    """Whether a verified credential may be remembered (``credential_cache``). Not while its person has still
+    to accept the terms of service: they are about to, on whichever process serves the terms page, and the
+    next request must see it rather than wait for the other processes to learn of it."""
+    return identity.terms_accepted or identity.is_robot or not registry.terms_of_service
+
+
 async def from_bearer(handler: BaseHandler, credential: str) -> Principal:
     """A registry token, or a credential the authenticator recognises; Unauthorized for anything else."""
     registry = handler.registry
@@ -49,7 +58,14 @@ async def from_bearer(handler: BaseHandler, credential: str) -> Principal:
         outside = await authenticator.authenticate_bearer(handler, credential)
         if outside is not None:
             return outside
-    found = await registry.database.read(users.authenticate_token, credential)
+    key = ("token", tokens.hash_token(credential))
+    found = registry.credentials.lookup(key)
+    if found is None:
+        started = time.monotonic()
+        found = await registry.database.read(users.authenticate_token, credential)
+        registry.credentials.observe(found.generation, started)
+        if cacheable(registry, found.identity):
+            registry.credentials.remember(key, found, found.generation, found.expires_at)
     registry.bookkeeping.note_token_use(found.token_id)
     return Principal(found.identity, found.scope, found.token_id, via=Via.TOKEN)
 
@@ -73,11 +89,19 @@ async def from_session(handler: BaseHandler) -> Principal | None:
     key = sessions.session_key(handler)
     if key is None:
         return None
-    identity = await handler.registry.database.read(sessions.session_identity, key)
-    if identity is None:
-        return None
+    cache = handler.registry.credentials
+    cache_key = ("session", sessions.key_hash(key))
+    live = cache.lookup(cache_key)
+    if live is None:
+        started = time.monotonic()
+        live = await handler.registry.database.read(sessions.live_session, key)
+        if live is None:
+            return None
+        cache.observe(live.generation, started)
+        if cacheable(handler.registry, live.identity):
+            cache.remember(cache_key, live, live.generation, live.expires_at)
     handler.session_key = key
-    return Principal(identity, "admin", via=Via.SESSION)
+    return Principal(live.identity, "admin", via=Via.SESSION)
 
 
 def user_identity(session: Session, name: str) -> Identity | None:

@@ -45,6 +45,7 @@ SECRET_PATHS = (
     (re.compile(r"^(/shares/)(shr_[a-z0-9]{12}_)?[^/]+"), rf"\g<1>\g<2>{MASK}"),
     (re.compile(r"^((?:/api/v1)?/invitations/)[^/]+"), rf"\g<1>{MASK}"),
 )
+SECRET_PREFIXES = ("/shares/", "/invitations/", "/api/v1/invitations/")
 ACCESS_FIELDS = ("method", "path", "status", "ms", "user", "remote")
 EVENT_FIELDS = ("event",)
 
@@ -56,8 +57,9 @@ def loggable_path(uri: str) -> str:
     """``uri`` with the values of secret query parameters and secret path segments masked."""
     parts = urlsplit(uri)
     path = parts.path
-    for pattern, replacement in SECRET_PATHS:
-        path = pattern.sub(replacement, path)
+    if path.startswith(SECRET_PREFIXES):
+        for pattern, replacement in SECRET_PATHS:
+            path = pattern.sub(replacement, path)
     if not parts.query:
         return path
     query = [
@@ -114,10 +116,22 @@ def log_handler_exception(handler: web.RequestHandler, exc_info: Any) -> None:
 
 
 class TextFormatter(logging.Formatter):
-    """``[I 2026-11-26 16:02:03.512 sregistry_jupyter] message``, like Jupyter's servers."""
+    """``[I 2026-11-26 16:02:03.512 sregistry_jupyter] message``, like Jupyter's servers.
+
+    A busy registry writes thousands of request lines a second: the date and time are formatted once per
+    second (``strftime`` is the dearest part of a line), the milliseconds on every line."""
 
     def __init__(self) -> None:
         super().__init__("[%(levelname).1s %(asctime)s.%(msecs)03d %(name)s] %(message)s", "%Y-%m-%d %H:%M:%S")
+        self._second = -1
+        self._stamp = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._stamp = super().formatTime(record, datefmt)
+            self._second = second
+        return self._stamp
 
 
 class JsonFormatter(logging.Formatter):

@@ -106,14 +106,16 @@ REQUESTS = {
 
 
 def count_requests(registry, token: str) -> dict[str, int]:
-    """Statements each request ran on the read threads; every request must succeed."""
+    """Statements each request ran on the read threads, besides the token check (which the credential cache
+    answers once it is warm, so its count depends on timing; ``test_credential_cache`` covers it); every request
+    must succeed."""
     client = registry.client(token)
     counts = {}
     for name, path in REQUESTS.items():
         with statements(registry.context.engine) as seen:
             response = client.get(path)
         assert response.status_code == 200, (name, response.text)
-        counts[name] = sum(1 for thread, _ in seen if thread.startswith("db-read"))
+        counts[name] = sum(1 for thread, sql in seen if thread.startswith("db-read") and "FROM api_tokens" not in sql)
     return counts
 
 

@@ -18,12 +18,14 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import bindparam, delete, select
+from sqlalchemy.orm import Session
 
 from ..access import Identity, Principal, Via
+from ..credential_cache import GENERATION
 from ..errors import Forbidden
 from ..orm import BrowserSession, User, UserIdentity, utcnow
 from ..services import audit, users
@@ -68,17 +70,51 @@ def record_sign_in(session: Session, identity: Identity, remote_addr: str) -> st
     return create_session(session, identity.id)
 
 
-def session_identity(session: Session, key: str) -> Identity | None:
-    """The person a live session key belongs to, or None for an ended, expired or superseded one."""
-    row = session.scalar(
-        select(BrowserSession).where(BrowserSession.id == key_hash(key)).options(joinedload(BrowserSession.user))
+@dataclass(frozen=True)
+class LiveSession:
+    """Who a live session belongs to; for the credential cache, the credentials generation it was read at
+    and when the session ends."""
+
+    identity: Identity
+    generation: int
+    expires_at: dt.datetime
+
+
+SESSION_LOOKUP = (
+    select(
+        BrowserSession.epoch,
+        BrowserSession.expires_at,
+        User.id,
+        User.name,
+        User.is_admin,
+        User.is_staff,
+        User.is_robot,
+        User.terms_accepted_at,
+        User.disabled_at,
+        User.session_epoch,
+        GENERATION.label("generation"),
     )
+    .join(User, User.id == BrowserSession.user_id)
+    .where(BrowserSession.id == bindparam("id"))
+)
+
+
+def live_session(session: Session, key: str) -> LiveSession | None:
+    """The person a live session key belongs to, or None for an ended, expired or superseded one."""
+    row = session.connection().execute(SESSION_LOOKUP, {"id": key_hash(key)}).first()
     if row is None or row.expires_at < utcnow():
         return None
-    user = row.user
-    if user.is_robot or user.disabled_at is not None or user.session_epoch != row.epoch:
+    if row.is_robot or row.disabled_at is not None or row.session_epoch != row.epoch:
         return None
-    return Identity.of(user)
+    identity = Identity(
+        id=row.id,
+        name=row.name,
+        is_admin=row.is_admin,
+        is_staff=row.is_staff,
+        is_robot=row.is_robot,
+        terms_accepted=row.terms_accepted_at is not None,
+    )
+    return LiveSession(identity, row.generation or 0, row.expires_at)
 
 
 def delete_session(session: Session, key: str) -> None:

@@ -24,8 +24,8 @@ from .base import BaseHandler
 from .serialize import (
     collection_detail_model,
     collection_model,
-    container_detail_model,
     container_model,
+    container_view_model,
     image_model,
     new_token_model,
     tag_model,
@@ -219,9 +219,7 @@ def container_list(session: Session, principal: Principal, collection_name: str)
 
 
 def container_detail(session: Session, principal: Principal, collection_name: str, name: str) -> models.ContainerDetail:
-    collection = collections.get_visible(session, principal, collection_name)
-    container = collections.get_container(session, collection, name)
-    return container_detail_model(container, images.list_images(session, container))
+    return container_view_model(collections.view_container(session, principal, collection_name, name))
 
 
 class ContainersHandler(ApiHandler):

@@ -13,7 +13,7 @@ from ... import models
 from ...models import when
 from ..access import TeamRole
 from ..orm import ApiToken, Container, Image, Invitation, Share, Tag, Team, User
-from ..services.collections import CollectionSummary
+from ..services.collections import CollectionSummary, ContainerView
 from ..services.members import Member
 from ..services.teams import Membership
 
@@ -125,9 +125,38 @@ def container_model(container: Container) -> models.Container:
     return models.Container.model_construct(**container_fields(container))
 
 
-def container_detail_model(container: Container, images: list[Image]) -> models.ContainerDetail:
+def container_view_model(view: ContainerView) -> models.ContainerDetail:
+    """A container with its tags and images, from the column-only rows of ``view_container``."""
+    c = view.container
+    tags_of: dict[int, list[str]] = {}
+    for tag in view.tags:
+        tags_of.setdefault(tag.image_id, []).append(tag.name)
     return models.ContainerDetail.model_construct(
-        **container_fields(container), images=[image_model(i) for i in images]
+        collection=view.collection,
+        name=c.container_name,
+        description=c.description,
+        tags=[
+            models.Tag.model_construct(name=t.name, arch=t.arch, digest=t.digest, frozen=t.frozen, updated=t.updated_at)
+            for t in view.tags
+        ],
+        created=c.created_at,
+        updated=c.updated_at,
+        images=[
+            models.Image.model_construct(
+                collection=view.collection,
+                container=c.container_name,
+                digest=i.digest,
+                size=i.size,
+                arch=i.arch,
+                description=i.description,
+                tags=sorted(tags_of.get(i.id, ())),
+                signed=i.signed,
+                downloads=i.downloads,
+                uploaded=i.uploaded_at,
+                sif=sif_model(i.sif),
+            )
+            for i in view.images
+        ],
     )
 
 

@@ -9,9 +9,12 @@ too weak a token scope) are given before anything is looked up (``require``).
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 from dataclasses import dataclass
+from typing import Any, Protocol
 
-from sqlalchemy import BigInteger, ColumnElement, Select, cast, func, or_, select, update
+from sqlalchemy import BigInteger, ColumnElement, Row, Select, bindparam, cast, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -19,6 +22,7 @@ from ..access import (
     Action,
     Principal,
     Role,
+    Visibility,
     can,
     decide,
     missing_identity,
@@ -26,11 +30,13 @@ from ..access import (
     role_of,
     scope_refusal,
     see_and_can,
-    visible_collections,
+    visibility_of,
+    visibility_params,
+    visible_collections_where,
 )
 from ..errors import Conflict, CredentialRequired, Forbidden, InvalidInput, NotFound
 from ..names import validate_name
-from ..orm import Collection, CollectionMember, CollectionUsage, Container, Star, Tag, User, utcnow
+from ..orm import Collection, CollectionMember, CollectionUsage, Container, Image, Star, Tag, User, utcnow
 from . import audit
 
 MAX_DESCRIPTION = 10_000
@@ -46,9 +52,22 @@ SORTS = {
 SUMMARY_SORTS = {"size": "size", "-size": "size", "stars": "stars", "-stars": "stars"}
 
 
+class CollectionColumns(Protocol):
+    """What a summary shows of the collection itself."""
+
+    id: int
+    name: str
+    description: str
+    private: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
 @dataclass
 class CollectionSummary:
-    collection: Collection
+    """A collection with its figures; ``collection`` is its row (or ORM object): any ``CollectionColumns``."""
+
+    collection: CollectionColumns
     containers: int
     images: int
     size: int
@@ -237,23 +256,39 @@ def delete_collection(session: Session, principal: Principal, name: str) -> None
     audit.record(session, "collection.delete", principal, collection=name)
 
 
-def _summary_query() -> Select:
-    """Collections with their figures: containers and stars counted by index, images and size read from
-    ``CollectionUsage`` (kept by triggers), so a page costs the same whatever the collections hold."""
+def _figures() -> list[ColumnElement]:
+    """A collection's figures as columns: containers and stars counted by index, images and size read from
+    ``CollectionUsage`` (kept by triggers), owners' names aggregated; so a page costs the same whatever the
+    collections hold. Needs ``CollectionUsage`` outer-joined on the collection."""
     containers = select(func.count(Container.id)).where(Container.collection_id == Collection.id).scalar_subquery()
-    stars = select(func.count(Star.id)).where(Star.collection_id == Collection.id).scalar_subquery()
-    return select(
-        Collection,
-        containers,
-        func.coalesce(CollectionUsage.images, 0),
-        cast(func.coalesce(CollectionUsage.size, 0), BigInteger).label("size"),
-        stars.label("stars"),
-    ).outerjoin(CollectionUsage, CollectionUsage.collection_id == Collection.id)
+    owners = (
+        select(func.aggregate_strings(User.name, OWNER_SEPARATOR))
+        .join_from(CollectionMember, User, User.id == CollectionMember.user_id)
+        .where(CollectionMember.collection_id == Collection.id, CollectionMember.role == Role.OWNER.value)
+        .scalar_subquery()
+    )
+    return [
+        Collection.id,
+        Collection.name,
+        Collection.description,
+        Collection.private,
+        Collection.created_at,
+        Collection.updated_at,
+        containers.label("containers"),
+        func.coalesce(CollectionUsage.images, 0).label("images"),
+        SIZE.label("size"),
+        STARS.label("stars"),
+        owners.label("owners"),
+    ]
 
 
-# Built once: a statement is immutable (``where`` and ``order_by`` return new ones), and building this one
-# costs more than running it for a page of collections.
-SUMMARY_QUERY = _summary_query()
+OWNER_SEPARATOR = " "  # user names never hold a space (``names.USERNAME_RE``)
+SIZE = cast(func.coalesce(CollectionUsage.size, 0), BigInteger)
+STARS = select(func.count(Star.id)).where(Star.collection_id == Collection.id).scalar_subquery()
+# Built once: a statement is immutable (``where`` and ``order_by`` return new ones), and building one costs
+# more than running it for a page of collections.
+SUMMARY_QUERY = select(*_figures()).outerjoin(CollectionUsage, CollectionUsage.collection_id == Collection.id)
+SUMMARY_ORDERS = {"size": SIZE, "stars": STARS}
 
 
 def names_with_role(session: Session, ids: list[int], role: Role = Role.OWNER) -> dict[int, list[str]]:
@@ -271,10 +306,64 @@ def names_with_role(session: Session, ids: list[int], role: Role = Role.OWNER) -
     return names
 
 
+def _summary(row: Row[Any]) -> CollectionSummary:
+    owners = sorted(row.owners.split(OWNER_SEPARATOR)) if row.owners else []
+    return CollectionSummary(row, row.containers, row.images, row.size, row.stars, owners)
+
+
 def _summaries(session: Session, query: Select) -> list[CollectionSummary]:
-    rows = session.execute(query).all()
-    owners = names_with_role(session, [row[0].id for row in rows])
-    return [CollectionSummary(c, n, i, s, st, owners[c.id]) for c, n, i, s, st in rows]
+    return [_summary(row) for row in session.execute(query)]
+
+
+def _order(sort: str) -> tuple[ColumnElement, ...]:
+    if sort in SORTS:
+        return SORTS[sort], Collection.id
+    figure = SUMMARY_ORDERS[SUMMARY_SORTS[sort]]
+    return figure.desc() if sort.startswith("-") else figure.asc(), Collection.id
+
+
+@functools.cache
+def _where(visibility: Visibility, searching: bool) -> tuple[ColumnElement[bool], ...]:
+    """What a listing selects: the collections a viewer of this kind may see, matching ``:pattern`` if searching."""
+    where = [visible_collections_where(visibility)]
+    if searching:
+        pattern = bindparam("pattern")
+        in_containers = select(Container.collection_id).where(Container.name.like(pattern, escape="\\"))
+        where.append(
+            or_(
+                Collection.name.like(pattern, escape="\\"),
+                func.lower(Collection.description).like(pattern, escape="\\"),
+                Collection.id.in_(in_containers),
+            )
+        )
+    return tuple(where)
+
+
+@functools.cache
+def _page_query(visibility: Visibility, sort: str, searching: bool) -> Select:
+    """One page of collections with their figures and the number of matches in all, as one statement (built
+    once for each kind of viewer, order and search): the page's ids (and the total, by a window over the
+    matches) are chosen from indexes first, and only those rows' figures are computed."""
+    order = _order(sort)
+    page = select(
+        Collection.id.label("id"),
+        func.count().over().label("total"),
+        func.row_number().over(order_by=order).label("position"),
+    ).where(*_where(visibility, searching))
+    if SUMMARY_SORTS.get(sort) == "size":
+        page = page.outerjoin(CollectionUsage, CollectionUsage.collection_id == Collection.id)
+    page = page.order_by(*order).limit(bindparam("limit")).offset(bindparam("offset")).subquery("page")
+    return (
+        select(*_figures(), page.c.total)
+        .join_from(page, Collection, Collection.id == page.c.id)
+        .outerjoin(CollectionUsage, CollectionUsage.collection_id == Collection.id)
+        .order_by(page.c.position)
+    )
+
+
+@functools.cache
+def _count_query(visibility: Visibility, searching: bool) -> Select:
+    return select(func.count(Collection.id)).where(*_where(visibility, searching))
 
 
 def list_collections(
@@ -289,25 +378,19 @@ def list_collections(
     """One page of the collections ``principal`` may see, and how many there are in all."""
     if sort not in SORTS and sort not in SUMMARY_SORTS:
         raise InvalidInput(f"invalid sort {sort!r}: use one of {', '.join([*SORTS, *SUMMARY_SORTS])}")
-    where = [visible_collections(principal)]
+    visibility = visibility_of(principal)
+    params: dict[str, Any] = {"limit": limit, "offset": offset, **visibility_params(principal)}
     if query:
-        pattern = "%" + query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        in_containers = select(Container.collection_id).where(Container.name.like(pattern, escape="\\"))
-        where.append(
-            or_(
-                Collection.name.like(pattern, escape="\\"),
-                func.lower(Collection.description).like(pattern, escape="\\"),
-                Collection.id.in_(in_containers),
-            )
-        )
-    total = session.scalar(select(func.count(Collection.id)).where(*where)) or 0
-    if sort in SORTS:
-        order = SORTS[sort]
-    else:
-        figure = SUMMARY_QUERY.selected_columns[SUMMARY_SORTS[sort]]
-        order = figure.desc() if sort.startswith("-") else figure.asc()
-    query = SUMMARY_QUERY.where(*where).order_by(order, Collection.id).offset(offset).limit(limit)
-    return _summaries(session, query), total
+        params["pattern"] = "%" + query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    session.flush()  # the statements below go to the connection, past the session's autoflush
+    connection = session.connection()
+    rows = connection.execute(_page_query(visibility, sort, bool(query)), params).all()
+    if rows:
+        return [_summary(row) for row in rows], rows[0].total
+    if offset == 0:
+        return [], 0
+    # Past the last page, the window had no rows to count the matches on: count them on their own.
+    return [], connection.execute(_count_query(visibility, bool(query)), params).scalar() or 0
 
 
 def summarise(session: Session, collection: Collection) -> CollectionSummary:
@@ -347,6 +430,81 @@ def get_container(session: Session, collection: Collection, name: str) -> Contai
     if container is None:
         raise NotFound(f"no container {collection.name}/{name}")
     return container
+
+
+@dataclass(frozen=True)
+class ContainerView:
+    """What a container's page of the API shows, as plain rows: the container, its tags (with their images'
+    digests) and its uploaded images, newest first."""
+
+    collection: str
+    container: Row[Any]
+    tags: list[Row[Any]]
+    images: list[Row[Any]]
+
+
+# The collection, the viewer's role in it and the container, in one statement; a missing container leaves its
+# columns NULL, so that "no such collection" (or one the viewer may not see) and "no such container" differ.
+CONTAINER_LOOKUP = (
+    select(
+        Collection.id,
+        Collection.name,
+        Collection.private,
+        select(CollectionMember.role)
+        .where(CollectionMember.collection_id == Collection.id, CollectionMember.user_id == bindparam("viewer_id"))
+        .scalar_subquery()
+        .label("role"),
+        Container.id.label("container_id"),
+        Container.name.label("container_name"),
+        Container.description,
+        Container.created_at,
+        Container.updated_at,
+    )
+    .outerjoin(Container, (Container.collection_id == Collection.id) & (Container.name == bindparam("container")))
+    .where(Collection.name == bindparam("collection"))
+)
+CONTAINER_TAGS = (
+    select(Tag.name, Tag.arch, Tag.frozen, Tag.updated_at, Tag.image_id, Image.digest)
+    .join(Image, Image.id == Tag.image_id)
+    .where(Tag.container_id == bindparam("container_id"))
+)
+CONTAINER_IMAGES = (
+    select(
+        Image.id,
+        Image.digest,
+        Image.size,
+        Image.arch,
+        Image.description,
+        Image.signed,
+        Image.downloads,
+        Image.uploaded_at,
+        Image.sif,
+    )
+    .where(Image.container_id == bindparam("container_id"), Image.uploaded.is_(True))
+    .order_by(Image.uploaded_at.desc(), Image.id.desc())
+)
+
+
+def view_container(session: Session, principal: Principal, collection_name: str, name: str) -> ContainerView:
+    """A container ``principal`` may see, read column by column in three indexed statements built once (the
+    hot read of the API: no ORM objects are made)."""
+    require(principal, Action.SEE)
+    validate_name(collection_name, "collection name")
+    validate_name(name, "container name")
+    connection = session.connection()
+    viewer = principal.user.id if principal.user is not None else None
+    found = connection.execute(
+        CONTAINER_LOOKUP, {"viewer_id": viewer, "container": name, "collection": collection_name}
+    ).first()
+    role = Role(found.role) if found is not None and found.role else None
+    if found is None or not decide(principal, Action.SEE, found, role):
+        raise NotFound(f"no collection {collection_name!r}")
+    if found.container_id is None:
+        raise NotFound(f"no container {collection_name}/{name}")
+    params = {"container_id": found.container_id}
+    tags = sorted(connection.execute(CONTAINER_TAGS, params), key=lambda t: (t.name, t.arch))
+    images = connection.execute(CONTAINER_IMAGES, params).all()
+    return ContainerView(found.name, found, tags, images)
 
 
 def delete_container(session: Session, principal: Principal, collection_name: str, name: str) -> None:

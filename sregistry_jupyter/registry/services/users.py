@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from .. import tokens
 from ..access import Action, Identity, Person, Principal, can, may_manage_tokens, token_management_refusal
+from ..credential_cache import GENERATION
 from ..errors import Conflict, CredentialRequired, Forbidden, InvalidInput, NotFound, Unauthorized
 from ..names import MAX_ROW_ID, validate_username
 from ..orm import ApiToken, User, utcnow
@@ -100,11 +101,14 @@ def token_is_live(row: ApiToken | Row[Any], now: dt.datetime | None = None) -> b
 
 @dataclass(frozen=True)
 class TokenMatch:
-    """The user a verified token belongs to, and what the token allows."""
+    """The user a verified token belongs to, and what the token allows; for the credential cache, the
+    credentials generation it was read at and when the token expires."""
 
     identity: Identity
     scope: str
     token_id: int
+    generation: int = 0
+    expires_at: dt.datetime | None = None
 
     @classmethod
     def of(cls, row: ApiToken) -> TokenMatch:
@@ -112,7 +116,8 @@ class TokenMatch:
 
 
 # The columns a bearer token's check needs, in one indexed statement built once: no ORM objects are made for
-# the lookup every authenticated request does, and its compiled form stays in SQLAlchemy's statement cache.
+# the lookup, and its compiled form stays in SQLAlchemy's statement cache. The credentials generation comes in
+# the same statement, so that it belongs to the same snapshot as the token (see ``credential_cache``).
 TOKEN_LOOKUP = (
     select(
         ApiToken.id,
@@ -127,6 +132,7 @@ TOKEN_LOOKUP = (
         User.is_robot,
         User.terms_accepted_at,
         User.disabled_at,
+        GENERATION.label("generation"),
     )
     .join(User, User.id == ApiToken.user_id)
     .where(ApiToken.key_id == bindparam("key_id"))
@@ -149,7 +155,7 @@ def authenticate_token(session: Session, token: str) -> TokenMatch:
         is_robot=row.is_robot,
         terms_accepted=row.terms_accepted_at is not None,
     )
-    return TokenMatch(identity, row.scope, row.id)
+    return TokenMatch(identity, row.scope, row.id, row.generation or 0, row.expires_at)
 
 
 def list_tokens(session: Session, user: Person) -> list[ApiToken]:
