@@ -46,6 +46,8 @@ PG_DISK_FULL = "53100"
 def translate(error: DBAPIError) -> Exception | None:
     """The registry error for a database failure a client can do something about (retry later, free
     space), or None for the failures that are bugs and must surface as such."""
+    if error.connection_invalidated:
+        return Unavailable("the registry lost its database connection; try again", retry_after=RETRY_AFTER)
     text = str(error.orig).lower() if error.orig is not None else str(error).lower()
     code = getattr(error.orig, "sqlstate", None)
     if code == PG_LOCK_NOT_AVAILABLE or any(marker in text for marker in LOCKED_MARKERS):
@@ -85,19 +87,32 @@ class Database:
         return await loop.run_in_executor(self.writers, self.run_sync, work, True, args, kwargs)
 
     def run_sync(self, work: Callable[..., T], commit: bool, args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
-        """One unit of work on the calling thread (the pools', or a command-line tool's)."""
+        """One unit of work on the calling thread (the pools', or a command-line tool's).
+
+        Pooled connections are not tested before use, so one the database dropped meanwhile (a restart) fails
+        on first use, and the pool then replaces all of its connections. A read runs again, once, on a new
+        connection; a write does not, because the lost connection may have committed it: it answers 503."""
         try:
-            with self.session_factory() as session:
-                result = work(session, *args, **kwargs)
-                if commit:
-                    session.commit()
-                return result
+            try:
+                return self._unit(work, commit, args, kwargs)
+            except DBAPIError as error:
+                if commit or not error.connection_invalidated:
+                    raise
+                log.warning("lost a database connection (%s); reading again on a new one", error.orig)
+            return self._unit(work, commit, args, kwargs)
         except DBAPIError as error:
             translated = translate(error)
             if translated is None:
                 raise
             log.warning("database unavailable for a request: %s", error.orig)
             raise translated from None
+
+    def _unit(self, work: Callable[..., T], commit: bool, args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+        with self.session_factory() as session:
+            result = work(session, *args, **kwargs)
+            if commit:
+                session.commit()
+            return result
 
     def close(self) -> None:
         """Let running work finish and stop the threads (at shutdown)."""

@@ -93,9 +93,11 @@ def make_engine(url: str, lock_wait: float = LOCK_WAIT) -> Engine:
             cursor.close()
 
     else:
+        # No ``pool_pre_ping``: it costs every unit of work a round trip. A connection lost while pooled (a
+        # database restart) is found on first use instead, which invalidates the whole pool; ``Database``
+        # then runs a read again on a new connection and answers a write with 503 (see ``database``).
         engine = create_engine(
             url,
-            pool_pre_ping=True,
             **POOL,
             connect_args={"options": f"-c lock_timeout={milliseconds}"},
         )

@@ -23,6 +23,7 @@ from ..services.collections import require_user
 from .base import BaseHandler
 from .serialize import (
     collection_detail_model,
+    collection_fields,
     collection_model,
     container_model,
     container_view_model,
@@ -145,12 +146,15 @@ def collection_page(
     items, total = collections.list_collections(
         session, principal, query=query, sort=sort, offset=(page - 1) * per_page, limit=per_page
     )
-    return models.CollectionPage.model_construct(
-        items=[collection_model(s) for s in items],
-        page=page,
-        per_page=per_page,
-        total=total,
-        pages=-(-total // per_page),
+    # Plain values validated in one call (see ``container_view_model``): the hot answer of the API.
+    return models.CollectionPage.model_validate(
+        {
+            "items": [collection_fields(s) for s in items],
+            "page": page,
+            "per_page": per_page,
+            "total": total,
+            "pages": -(-total // per_page),
+        }
     )
 
 

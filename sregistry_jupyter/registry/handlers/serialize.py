@@ -125,38 +125,51 @@ def container_model(container: Container) -> models.Container:
     return models.Container.model_construct(**container_fields(container))
 
 
+def sif_fields(sif: dict | None) -> dict | None:
+    """What an answer shows of an image's stored SIF metadata."""
+    if not sif:
+        return None
+    return {"partitions": sif.get("partitions", []), "deffile": sif.get("deffile"), "labels": sif.get("labels")}
+
+
 def container_view_model(view: ContainerView) -> models.ContainerDetail:
-    """A container with its tags and images, from the column-only rows of ``view_container``."""
+    """A container with its tags and images, from the column-only rows of ``view_container``.
+
+    Built as plain values and validated by the model in one call: pydantic's compiled validator makes the
+    nested answer several times faster than constructing each object in Python, and it checks the answer
+    against the schema the API document publishes."""
     c = view.container
     tags_of: dict[int, list[str]] = {}
     for tag in view.tags:
         tags_of.setdefault(tag.image_id, []).append(tag.name)
-    return models.ContainerDetail.model_construct(
-        collection=view.collection,
-        name=c.container_name,
-        description=c.description,
-        tags=[
-            models.Tag.model_construct(name=t.name, arch=t.arch, digest=t.digest, frozen=t.frozen, updated=t.updated_at)
-            for t in view.tags
-        ],
-        created=c.created_at,
-        updated=c.updated_at,
-        images=[
-            models.Image.model_construct(
-                collection=view.collection,
-                container=c.container_name,
-                digest=i.digest,
-                size=i.size,
-                arch=i.arch,
-                description=i.description,
-                tags=sorted(tags_of.get(i.id, ())),
-                signed=i.signed,
-                downloads=i.downloads,
-                uploaded=i.uploaded_at,
-                sif=sif_model(i.sif),
-            )
-            for i in view.images
-        ],
+    return models.ContainerDetail.model_validate(
+        {
+            "collection": view.collection,
+            "name": c.container_name,
+            "description": c.description,
+            "tags": [
+                {"name": t.name, "arch": t.arch, "digest": t.digest, "frozen": t.frozen, "updated": t.updated_at}
+                for t in view.tags
+            ],
+            "created": c.created_at,
+            "updated": c.updated_at,
+            "images": [
+                {
+                    "collection": view.collection,
+                    "container": c.container_name,
+                    "digest": i.digest,
+                    "size": i.size,
+                    "arch": i.arch,
+                    "description": i.description,
+                    "tags": sorted(tags_of.get(i.id, ())),
+                    "signed": i.signed,
+                    "downloads": i.downloads,
+                    "uploaded": i.uploaded_at,
+                    "sif": sif_fields(i.sif),
+                }
+                for i in view.images
+            ],
+        }
     )
 
 
