@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal_column, or_, select, table
+from sqlalchemy import ColumnElement, Select, and_, func, literal_column, select, table, union_all
 from sqlalchemy.orm import Session
 
 from ..access import Principal, visible_collections
@@ -229,12 +229,12 @@ def library_search(
         .limit(CONTAINERS_LIMIT),
     )
     # The containers that match by their name or their collection's, found first from the names' indexes,
-    # so that only their images are read (by the index on images.container_id), not every image.
-    matching = select(Container.id).where(
-        or_(
-            name_contains(session, Container, value),
-            Container.collection_id.in_(select(Collection.id).where(name_contains(session, Collection, value))),
-        )
+    # so that only their images are read (by the index on images.container_id), not every image. Two
+    # selects rather than one with OR: the planner estimates each from its index, and the OR of them as
+    # most of the table (PostgreSQL then walked every visible container in name order, 200 ms at a million).
+    matching = union_all(
+        select(Container.id).where(name_contains(session, Container, value)),
+        select(Container.id).join(Container.collection).where(name_contains(session, Collection, value)),
     )
     query = (
         select(*IMAGE_COLUMNS)

@@ -15,6 +15,10 @@ The shub label search matched every visible image's SIF labels, read out of ``im
 Python. ``image_labels`` holds one row per label (a non-string value as its JSON text), written by triggers
 on ``images`` whatever code path sets ``sif`` and removed with the image by the foreign key's cascade, so the
 search is a query with an index (trigram GIN on PostgreSQL) and a ``LIMIT``.
+
+On PostgreSQL, deleting a collection with SQL (its containers going by the foreign key's cascade) failed:
+0005's trigger on each container then updated the usage row of a collection already gone, which its
+foreign key refuses. The trigger now leaves that row alone; it goes with its collection.
 """
 
 import sqlite3
@@ -87,6 +91,20 @@ POSTGRESQL_LABELS_BACKFILL = """
 """
 
 
+USAGE_CONTAINER_DELETE = """
+    CREATE OR REPLACE FUNCTION usage_container_delete() RETURNS trigger AS $$
+    BEGIN
+        UPDATE collection_usage
+        SET images = images - (SELECT count(*) FROM images WHERE container_id = OLD.id AND uploaded),
+            size = size - (SELECT coalesce(sum(size), 0) FROM images WHERE container_id = OLD.id AND uploaded)
+        WHERE collection_id = OLD.collection_id {only_if};
+        RETURN OLD;
+    END
+    $$ LANGUAGE plpgsql
+"""
+COLLECTION_THERE = "AND EXISTS (SELECT 1 FROM collections WHERE id = OLD.collection_id)"
+
+
 def sqlite_names(table: str) -> list[str]:
     fts = f"{table}_fts"
     remove = f"INSERT INTO {fts} ({fts}, rowid, name) VALUES ('delete', OLD.id, OLD.name);"
@@ -122,7 +140,9 @@ def upgrade() -> None:
         op.create_index(f"ix_image_labels_{column}_trgm", "image_labels", [column], **kwargs)
     for statement in POSTGRESQL_LABELS if postgresql else SQLITE_LABELS:
         op.execute(statement)
-    if not postgresql:
+    if postgresql:
+        op.execute(USAGE_CONTAINER_DELETE.format(only_if=COLLECTION_THERE))
+    else:
         for table in NAMED:
             for statement in sqlite_names(table):
                 op.execute(statement)
@@ -134,6 +154,7 @@ def downgrade() -> None:
         op.execute(f"DROP TRIGGER image_labels_{kind}" + (" ON images" if postgresql else ""))
     if postgresql:
         op.execute("DROP FUNCTION image_labels_change()")
+        op.execute(USAGE_CONTAINER_DELETE.format(only_if=""))
     else:
         for table in NAMED:
             for kind in ("insert", "delete", "update"):
