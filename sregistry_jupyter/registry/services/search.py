@@ -298,9 +298,9 @@ def unique_refs(rows: Iterable[Sequence[Any]]) -> list[TagRef]:
     return list(unique.values())
 
 
-def collection_tags(session: Session, collection_id: int, limit: int = TAGS_LIMIT) -> list[TagRef]:
+def collection_tags(session: Session, collection_id: int) -> list[TagRef]:
     """The tags of one collection (which the caller has been allowed to see), in the shub order, at most
-    ``limit`` rows read."""
+    ``TAGS_LIMIT`` rows read."""
     rows = _rows(
         session,
         select(*TAG_REF_COLUMNS)
@@ -309,13 +309,13 @@ def collection_tags(session: Session, collection_id: int, limit: int = TAGS_LIMI
         .join(Container.collection)
         .where(Container.collection_id == collection_id)
         .order_by(*TAG_ORDER)
-        .limit(limit),
+        .limit(TAGS_LIMIT),
     )
     return unique_refs(rows)
 
 
 def listed_tags(session: Session, collection_ids: Sequence[int], per_collection: int) -> list[TagRef]:
-    """The first ``per_collection`` tags of each of ``collection_ids`` (visible ones), taken from its first
+    """The first ``per_collection`` tag names of each of ``collection_ids`` (visible ones), taken from its first
     ``per_collection`` containers by name, so that what is read grows with the caps, not with what the
     collections hold. Two statements: the containers numbered within their collection, then the tags of
     those found numbered within theirs (one statement misled PostgreSQL into reading every tag)."""
@@ -330,9 +330,8 @@ def listed_tags(session: Session, collection_ids: Sequence[int], per_collection:
     first = _rows(session, select(numbered.c.id).where(numbered.c.number <= per_collection)).scalars().all()
     if not first:
         return []
-    in_listing = func.row_number().over(
-        partition_by=Container.collection_id, order_by=(Container.name, Tag.name, Tag.arch)
-    )
+    # Ranked by name, so that a tag on several architectures counts once.
+    in_listing = func.dense_rank().over(partition_by=Container.collection_id, order_by=(Container.name, Tag.name))
     tags = (
         select(
             Tag.image_id,
@@ -365,11 +364,9 @@ class LabelMatch(NamedTuple):
     uri: str
 
 
-def label_search(
-    session: Session, principal: Principal, key: str | None, value: str | None, limit: int = TAGS_LIMIT
-) -> list[LabelMatch]:
+def label_search(session: Session, principal: Principal, key: str | None, value: str | None) -> list[LabelMatch]:
     """SIF labels (``image_labels``) whose key and value contain the query, case-insensitively, with the
-    tags of visible collections that carry them, ordered by label, at most ``limit`` rows read."""
+    tags of visible collections that carry them, ordered by label, at most ``TAGS_LIMIT`` rows read."""
     conditions = [visible_collections(principal)]
     if key is not None:
         conditions.append(ImageLabel.key.ilike(containing(key), escape="\\"))
@@ -384,7 +381,7 @@ def label_search(
         .join(Container.collection)
         .where(*conditions)
         .order_by(ImageLabel.key, ImageLabel.value, *TAG_ORDER)
-        .limit(limit),
+        .limit(TAGS_LIMIT),
     )
     return [LabelMatch(k, v, f"{collection}/{container}:{tag}") for k, v, collection, container, tag in rows]
 
