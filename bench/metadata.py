@@ -188,6 +188,8 @@ def requests(seeded: Seeded) -> list[tuple[str, str, float]]:
         ("library search (name)", f"/v1/search?value={seeded.container}", SEARCH_P99),
         ("shub search (word)", f"/api/container/search/name/{seeded.word}", SEARCH_P99),
         ("shub search (name)", f"/api/container/search/name/{seeded.container}", SEARCH_P99),
+        ("shub label search (word)", f"/api/labels/search/{seeded.word}/value", SEARCH_P99),
+        ("shub collection list", "/api/collections", SEARCH_P99),
     ]
 
 

@@ -44,8 +44,12 @@ class Stats(Answer):
     """Sizes and counts over the collections the caller may see, and daily pushes and pulls."""
 
     totals: Totals
-    collections: list[CollectionUsage] = Field(default_factory=list)
-    containers: list[ContainerUsage] = Field(default_factory=list)
+    collections: list[CollectionUsage] = Field(
+        default_factory=list, description="The first collections by name, up to a cap (the totals count all)."
+    )
+    containers: list[ContainerUsage] = Field(
+        default_factory=list, description="The first containers by collection and name, up to a cap."
+    )
     activity: list[DayActivity] = Field(
         default_factory=list, description="One entry per day, oldest first, ending today (UTC)."
     )

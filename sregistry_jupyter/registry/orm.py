@@ -232,6 +232,22 @@ class Tag(Base):
     image: Mapped[Image] = relationship(back_populates="tags")
 
 
+class ImageLabel(Base):
+    """One SIF label of an image (non-string values as their JSON text), copied from ``images.sif`` by
+    triggers (migration 0007) so that the shub label search reads an index rather than every image's JSON."""
+
+    __tablename__ = "image_labels"
+    __table_args__ = (
+        Index("ix_image_labels_key_trgm", "key", postgresql_using="gin", postgresql_ops={"key": "gin_trgm_ops"}),
+        Index("ix_image_labels_value_trgm", "value", postgresql_using="gin", postgresql_ops={"value": "gin_trgm_ops"}),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(Text)
+    value: Mapped[str] = mapped_column(Text)
+
+
 class Star(Base):
     __tablename__ = "stars"
     __table_args__ = (UniqueConstraint("user_id", "collection_id"),)

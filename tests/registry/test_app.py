@@ -20,6 +20,7 @@ from sqlalchemy import inspect
 
 from sregistry_jupyter.registry import db
 from sregistry_jupyter.registry.orm import Base
+from sregistry_jupyter.registry.services.search import is_search_table
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.slow
@@ -175,13 +176,18 @@ def test_tokens_of_people_who_have_not_accepted_the_terms_are_refused(tmp_path, 
     assert httpx.get(f"{open_server.url}/api/v1/user", headers={"Authorization": f"Bearer {person}"}).status_code == 200
 
 
+def modelled(name: str | None, kind: str, _parents: dict) -> bool:
+    return not (kind == "table" and name is not None and is_search_table(name))
+
+
 def test_migrations_match_the_models_and_rerun_cleanly(db_url):
     engine = db.make_engine(db_url)
     try:
         db.upgrade(engine)
         db.upgrade(engine)
         with engine.connect() as conn:
-            context = MigrationContext.configure(conn)
+            # SQLite's full-text tables of names (and FTS5's shadow tables) are made by a migration, not the models.
+            context = MigrationContext.configure(conn, opts={"include_name": modelled})
             assert context.get_current_revision() is not None
             assert compare_metadata(context, Base.metadata) == []
         assert {"users", "api_tokens", "collections", "images", "tags", "events"} <= set(

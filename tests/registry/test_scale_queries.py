@@ -28,6 +28,7 @@ from sregistry_jupyter.registry.orm import (
     Tag,
     User,
 )
+from sregistry_jupyter.registry.services import search, stats
 from sregistry_jupyter.registry.services.limits import Limiter, Limits
 from tests.conftest import pg_database
 from tests.registry.test_transfer import push
@@ -101,7 +102,12 @@ REQUESTS = {
     "library container": "/v1/containers/any/lab0001/tool001",
     "shub search": "/api/container/search/name/tool",
     "shub manifest": "/api/container/lab0001/tool001:v1",
+    "shub collections": "/api/collections",
+    "shub collection": "/api/collection/lab0001",
+    "shub labels": "/api/labels/search/name/key/tool/value",
+    "shub label keys": "/api/labels/search",
     "stats": "/api/v1/stats",
+    "plots page": "/plots",
 }
 
 
@@ -131,6 +137,46 @@ def test_reads_run_a_fixed_number_of_statements_whatever_the_registry_holds(regi
     assert listed["total"] == 100 - 33  # every third is private, and the reader owns two public ones
     figures = {item["name"]: (item["containers"], item["images"], item["size"]) for item in listed["items"]}
     assert figures["lab0003"] == (2, 4, 2 * (100 + 101)) and figures["lab0010"] == (5, 20, 5 * (100 + 101 + 102 + 103))
+
+
+def test_listings_label_searches_and_stats_stop_at_their_caps(registry, monkeypatch):
+    """Caps lowered below what the registry holds: each answer holds what the caps allow, in order, and
+    its statements neither grow nor read more than that."""
+    token = registry.add_user("reader", scope="read")
+    grow(registry, "reader", collections=12, containers=4, images=3)
+    for module, name, value in (
+        (search, "COLLECTIONS_LIMIT", 5),
+        (search, "LISTED_TAGS", 2),
+        (search, "TAGS_LIMIT", 7),
+        (stats, "COLLECTIONS_LIMIT", 3),
+        (stats, "CONTAINERS_LIMIT", 6),
+    ):
+        monkeypatch.setattr(module, name, value)
+    client = registry.client(token)
+    listed = client.get("/api/collections").json()["results"]
+    assert [c["name"] for c in listed] == ["lab0000", "lab0001", "lab0003", "lab0004", "lab0006"]
+    assert {c["name"]: [ref["uri"] for ref in c["containers"]] for c in listed}["lab0003"] == [
+        "lab0003/tool000:v0",
+        "lab0003/tool000:v1",
+    ]
+    assert all(len(c["containers"]) == 2 for c in listed)
+    detail = client.get("/api/collection/lab0001").json()["containers"]
+    assert [ref["uri"] for ref in detail] == [
+        "lab0001/tool000:v0",
+        "lab0001/tool000:v1",
+        "lab0001/tool000:v2",
+        "lab0001/tool001:v0",
+    ]  # seven rows read: four tags, three of them on two architectures
+    labels = client.get("/api/labels/search/name/key").json()
+    assert [(entry["value"], entry["containers"]) for entry in labels] == [
+        ("tool000", ["lab0000/tool000:v0", "lab0000/tool000:v1", "lab0000/tool000:v2", "lab0001/tool000:v0"])
+    ]
+    figures = client.get("/api/v1/stats").json()
+    assert [c["name"] for c in figures["collections"]] == ["lab0000", "lab0001", "lab0003"]
+    assert [(c["collection"], c["name"]) for c in figures["containers"]] == [
+        ("lab0000", f"tool{k:03d}") for k in range(4)
+    ] + [("lab0001", "tool000"), ("lab0001", "tool001")]
+    assert figures["totals"] == {"collections": 8, "containers": 32, "images": 96, "tags": 192, "size": 32 * 303}
 
 
 def test_reads_write_nothing_to_the_database(registry):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -25,7 +25,7 @@ from .. import credentials, signing
 from ..access import ANONYMOUS, Action, Principal, visible_collections
 from ..errors import CredentialRequired, Forbidden, InvalidInput, NotFound, RegistryError, TooLarge, Unauthorized
 from ..names import is_digest, validate_digest
-from ..orm import Collection, Image, Tag
+from ..orm import Collection, Image
 from ..services import collections, hmac_auth, images, search
 from .base import BaseHandler
 from .multipart_form import FORM_OVERHEAD, MultipartReader, Part, boundary_of
@@ -42,18 +42,6 @@ SIGNED_KINDS = {"GET": "pull", "DELETE": "delete"}
 
 def image_path(collection: str, container: str, digest: str) -> str:
     return f"{collection}/{container}@{digest}"
-
-
-def uri_of(tag: Tag) -> str:
-    return f"{tag.container.collection.name}/{tag.container.name}:{tag.name}"
-
-
-def unique_by_uri(tags: Iterable[Tag]) -> list[Tag]:
-    """One tag per ``collection/name:tag`` (a tag may exist for several architectures)."""
-    seen: dict[str, Tag] = {}
-    for tag in tags:
-        seen.setdefault(uri_of(tag), tag)
-    return list(seen.values())
 
 
 def metadata_json(image: Image) -> dict[str, Any]:
@@ -87,15 +75,13 @@ def manifest_json(image: Image, tag: str | None, url: str) -> dict[str, Any]:
     }
 
 
-def container_ref(tag: Tag, base: str) -> dict[str, Any]:
-    container = tag.container
-    path = f"{container.collection.name}/{container.name}:{tag.name}"
+def container_ref(tag: search.TagRef, base: str) -> dict[str, Any]:
     return {
-        "id": tag.image.id,
-        "name": container.name,
-        "tag": tag.name,
-        "uri": path,
-        "detail": f"{base}/api/container/{path}",
+        "id": tag.image_id,
+        "name": tag.container,
+        "tag": tag.tag,
+        "uri": tag.uri,
+        "detail": f"{base}/api/container/{tag.uri}",
     }
 
 
@@ -113,11 +99,17 @@ def search_json(tag: search.TagRow, base: str) -> dict[str, Any]:
 
 
 def collection_listing(session: Session, principal: Principal, base: str) -> dict[str, Any]:
-    """Every visible collection with its containers; ``next`` is null because the client re-fetches it."""
-    rows = session.scalars(select(Collection).where(visible_collections(principal)).order_by(Collection.name)).all()
-    tags: dict[int, list[Tag]] = {row.id: [] for row in rows}
-    for tag in unique_by_uri(search.visible_tags(session, principal, limit=None)):
-        tags[tag.container.collection_id].append(tag)
+    """The first ``COLLECTIONS_LIMIT`` visible collections by name, each with its first ``LISTED_TAGS``
+    tags; ``next`` is null because the client re-fetches it."""
+    rows = session.execute(
+        select(Collection.id, Collection.name, Collection.created_at, Collection.updated_at)
+        .where(visible_collections(principal))
+        .order_by(Collection.name)
+        .limit(search.COLLECTIONS_LIMIT)
+    ).all()
+    tags: dict[int, list[search.TagRef]] = {row.id: [] for row in rows}
+    for tag in search.listed_tags(session, list(tags), search.LISTED_TAGS):
+        tags[tag.collection_id].append(tag)
     results = [
         {
             "id": row.id,
@@ -132,8 +124,9 @@ def collection_listing(session: Session, principal: Principal, base: str) -> dic
 
 
 def collection_detail(session: Session, principal: Principal, name: str, base: str) -> dict[str, Any]:
+    """One visible collection with its first ``TAGS_LIMIT`` tags."""
     collection = collections.get_visible(session, principal, name)
-    tags = unique_by_uri(search.visible_tags(session, principal, Collection.id == collection.id, limit=None))
+    tags = search.collection_tags(session, collection.id)
     return {
         "id": collection.id,
         "name": collection.name,
@@ -151,14 +144,11 @@ def container_search(
 
 
 def label_search(session: Session, principal: Principal, key: str | None, value: str | None) -> list[dict[str, Any]]:
-    """SIF labels of visible tagged images whose key and value contain the query (case-insensitive)."""
+    """SIF labels of visible tagged images whose key and value contain the query (case-insensitive), each
+    with the tags that carry it; at most ``TAGS_LIMIT`` (label, tag) pairs are read."""
     found: dict[tuple[str, str], set[str]] = {}
-    for tag in search.visible_tags(session, principal, limit=None):
-        labels = (tag.image.sif or {}).get("labels") or {}
-        for label, content in labels.items():
-            text = content if isinstance(content, str) else str(content)
-            if (key is None or key.lower() in label.lower()) and (value is None or value.lower() in text.lower()):
-                found.setdefault((label, text), set()).add(uri_of(tag))
+    for match in search.label_search(session, principal, key, value):
+        found.setdefault((match.key, match.value), set()).add(match.uri)
     return [{"key": k, "value": v, "containers": sorted(uris)} for (k, v), uris in sorted(found.items())]
 
 

@@ -1,27 +1,32 @@
 """Searches of the library and shub surfaces, in SQL, bounded, with everything their answers show loaded.
 
 A search matches names containing the query (case-insensitively, wildcards escaped) in the collections the
-caller may see. The matching runs in the database: on PostgreSQL a trigram index (``pg_trgm``, migration
-0005) answers ``LIKE '%...%'`` on container and collection names without reading the tables; SQLite scans
-the names' indexes, which is quick at the sizes a single-file registry holds. Every result list is capped
-(``LIMIT``), and the rows each answer shows (owners, tags, a container's images) are loaded by a fixed number
-of batched queries, whatever the number of rows, so a search costs the same few statements at a hundred
-images as at a million.
+caller may see. The matching runs in the database from an index of the names' three-character substrings:
+on PostgreSQL the trigram GIN indexes (``pg_trgm``, migration 0005) answer ``LIKE '%...%'`` themselves; on
+SQLite the FTS5 ``trigram`` tables of migration 0007 (``containers_fts``, ``collections_fts``) find the
+candidate rows with a phrase ``MATCH``, and the same ``LIKE`` as everywhere then decides, so the answer is
+exactly the ``LIKE``'s whichever way the rows were found. A query shorter than three characters has no
+trigram to look up: it is the plain ``LIKE``, a scan of the names' index (short, and still capped below).
+Every result list is capped (``LIMIT``), and the rows each answer shows (owners, tags, a container's images)
+are loaded by a fixed number of batched queries, whatever the number of rows, so a search costs the same few
+statements at a hundred images as at a million.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Select, or_, select
-from sqlalchemy.orm import Session, contains_eager, joinedload
+from sqlalchemy import ColumnElement, Result, Select, and_, func, literal_column, select, table, union_all
+from sqlalchemy.orm import Session
 
 from ..access import Principal, visible_collections
-from ..orm import Collection, CollectionMember, Container, Image, Tag, User
+from ..orm import Collection, CollectionMember, Container, Image, ImageLabel, Tag, User
 
 COLLECTIONS_LIMIT = 100
+LISTED_TAGS = 10
 CONTAINERS_LIMIT = 100
 IMAGES_LIMIT = 200
 TAGS_LIMIT = 1000
@@ -36,6 +41,32 @@ def like(column: ColumnElement[str], text: str) -> ColumnElement[bool]:
     return column.like(containing(text), escape="\\")
 
 
+TRIGRAM = 3
+SEARCH_TABLES = {Container: "containers_fts", Collection: "collections_fts"}
+
+
+def is_search_table(name: str) -> bool:
+    """True for SQLite's full-text tables of names and the shadow tables FTS5 keeps beside them, which
+    the migrations make and the models do not describe."""
+    return any(name == fts or name.startswith(f"{fts}_") for fts in SEARCH_TABLES.values())
+
+
+def phrase(text: str) -> str:
+    """An FTS5 query matching ``text`` as one string (double quotes doubled), case-insensitively."""
+    return '"' + text.replace('"', '""') + '"'
+
+
+def name_contains(session: Session, model: type[Container] | type[Collection], text: str) -> ColumnElement[bool]:
+    """``model.name`` contains ``text``: the ``LIKE`` itself, narrowed on SQLite to the rows its trigram
+    table finds when ``text`` has a trigram (they include every row the ``LIKE`` matches)."""
+    matches = like(model.name, text)
+    if session.get_bind().dialect.name != "sqlite" or len(text) < TRIGRAM:
+        return matches
+    fts = SEARCH_TABLES[model]
+    found = select(literal_column("rowid")).select_from(table(fts)).where(literal_column(fts).op("MATCH")(phrase(text)))
+    return and_(model.id.in_(found), matches)
+
+
 @dataclass
 class UserView:
     name: str
@@ -47,8 +78,7 @@ class MemberView:
     user: UserView
 
 
-@dataclass
-class IdView:
+class IdView(NamedTuple):
     id: int
 
 
@@ -65,11 +95,19 @@ class CollectionView:
     containers: list[IdView] = field(default_factory=list)
 
 
-@dataclass
-class TagView:
+class TagView(NamedTuple):
     name: str
     arch: str
     image_id: int
+
+
+class ContainerImage(NamedTuple):
+    """What a container's answer shows of each of its uploaded images."""
+
+    id: int
+    size: int
+    downloads: int
+    uploaded: bool = True
 
 
 @dataclass
@@ -97,7 +135,7 @@ class ContainerView:
     created_at: dt.datetime
     collection: CollectionView | None = None
     tags: list[TagView] = field(default_factory=list)
-    images: list[ImageView] = field(default_factory=list)
+    images: list[ContainerImage] = field(default_factory=list)
 
 
 COLLECTION_COLUMNS = (Collection.id, Collection.name, Collection.description, Collection.private, Collection.created_at)
@@ -123,8 +161,14 @@ class LibraryResults:
     images: list[ImageView]
 
 
+def _rows(session: Session, query: Select) -> Result:
+    """``query``'s rows from the session's connection: these selects name columns only, and the ORM's
+    statement handling cost about a third of each one's time."""
+    return session.connection().execute(query)
+
+
 def _views(session: Session, view: type, query: Select) -> list:
-    return [view(*row) for row in session.execute(query)]
+    return [view(*row) for row in _rows(session, query)]
 
 
 def _complete(session: Session, results: LibraryResults) -> None:
@@ -144,34 +188,39 @@ def _complete(session: Session, results: LibraryResults) -> None:
     for container in containers.values():
         container.collection = collections[container.collection_id]
     if collections:
-        owners = session.execute(
+        owners = _rows(
+            session,
             select(CollectionMember.collection_id, User.name)
             .join(User, User.id == CollectionMember.user_id)
-            .where(CollectionMember.collection_id.in_(collections), CollectionMember.role == "owner")
+            .where(CollectionMember.collection_id.in_(collections), CollectionMember.role == "owner"),
         )
         for collection_id, name in owners:
             collections[collection_id].members.append(MemberView("owner", UserView(name)))
     listed = {c.id: c for c in results.collections}
     if listed:
-        for collection_id, container_id in session.execute(
-            select(Container.collection_id, Container.id).where(Container.collection_id.in_(listed))
+        for collection_id, container_id in _rows(
+            session, select(Container.collection_id, Container.id).where(Container.collection_id.in_(listed))
         ):
             listed[collection_id].containers.append(IdView(container_id))
     found = {c.id: c for c in results.containers}
     if found:
-        for image in _views(session, ImageView, select(*IMAGE_COLUMNS).where(Image.container_id.in_(found))):
-            found[image.container_id].images.append(image)
+        for container_id, *shown in _rows(
+            session,
+            select(Image.container_id, Image.id, Image.size, Image.downloads).where(
+                Image.container_id.in_(found), Image.uploaded.is_(True)
+            ),
+        ):
+            found[container_id].images.append(ContainerImage(*shown))
     images = {i.id: i for i in results.images}
     for image in images.values():
         image.container = containers[image.container_id]
     tag_columns = (Tag.container_id, Tag.name, Tag.arch, Tag.image_id)
     if found:  # two queries rather than one with OR, which no index answers
-        for container_id, name, arch, image_id in session.execute(
-            select(*tag_columns).where(Tag.container_id.in_(found))
-        ):
+        by_container = select(*tag_columns).where(Tag.container_id.in_(found))
+        for container_id, name, arch, image_id in _rows(session, by_container):
             found[container_id].tags.append(TagView(name, arch, image_id))
     if images:
-        for _, name, arch, image_id in session.execute(select(*tag_columns).where(Tag.image_id.in_(images))):
+        for _, name, arch, image_id in _rows(session, select(*tag_columns).where(Tag.image_id.in_(images))):
             images[image_id].tags.append(TagView(name, arch, image_id))
 
 
@@ -184,7 +233,7 @@ def library_search(
         session,
         CollectionView,
         select(*COLLECTION_COLUMNS)
-        .where(visible, like(Collection.name, value))
+        .where(visible, name_contains(session, Collection, value))
         .order_by(Collection.name)
         .limit(COLLECTIONS_LIMIT),
     )
@@ -193,17 +242,17 @@ def library_search(
         ContainerView,
         select(*CONTAINER_COLUMNS)
         .join(Container.collection)
-        .where(visible, like(Container.name, value))
+        .where(visible, name_contains(session, Container, value))
         .order_by(Collection.name, Container.name)
         .limit(CONTAINERS_LIMIT),
     )
     # The containers that match by their name or their collection's, found first from the names' indexes,
-    # so that only their images are read (by the index on images.container_id), not every image.
-    matching = select(Container.id).where(
-        or_(
-            like(Container.name, value),
-            Container.collection_id.in_(select(Collection.id).where(like(Collection.name, value))),
-        )
+    # so that only their images are read (by the index on images.container_id), not every image. Two
+    # selects rather than one with OR: the planner estimates each from its index, and the OR of them as
+    # most of the table (PostgreSQL then walked every visible container in name order, 200 ms at a million).
+    matching = union_all(
+        select(Container.id).where(name_contains(session, Container, value)),
+        select(Container.id).join(Container.collection).where(name_contains(session, Collection, value)),
     )
     query = (
         select(*IMAGE_COLUMNS)
@@ -222,22 +271,119 @@ def library_search(
     return results
 
 
-def visible_tags(
-    session: Session, principal: Principal, *conditions: ColumnElement[bool], limit: int | None = TAGS_LIMIT
-) -> list[Tag]:
-    """Tags (with their image, container and collection) in collections ``principal`` may see, in the order
-    the shub surface lists them, at most ``limit`` of them."""
-    query = (
-        select(Tag)
+class TagRef(NamedTuple):
+    """A tag as shub listings show it, as plain columns."""
+
+    image_id: int
+    collection_id: int
+    collection: str
+    container: str
+    tag: str
+
+    @property
+    def uri(self) -> str:
+        return f"{self.collection}/{self.container}:{self.tag}"
+
+
+TAG_REF_COLUMNS = (Tag.image_id, Container.collection_id, Collection.name, Container.name, Tag.name)
+TAG_ORDER = (Collection.name, Container.name, Tag.name, Tag.arch)
+
+
+def unique_refs(rows: Iterable[Sequence[Any]]) -> list[TagRef]:
+    """One ``TagRef`` per ``collection/container:tag`` (a tag may exist for several architectures), in order."""
+    unique: dict[str, TagRef] = {}
+    for row in rows:
+        ref = TagRef(*row)
+        unique.setdefault(ref.uri, ref)
+    return list(unique.values())
+
+
+def collection_tags(session: Session, collection_id: int) -> list[TagRef]:
+    """The tags of one collection (which the caller has been allowed to see), in the shub order, at most
+    ``TAGS_LIMIT`` rows read."""
+    rows = _rows(
+        session,
+        select(*TAG_REF_COLUMNS)
+        .select_from(Tag)
         .join(Tag.container)
         .join(Container.collection)
-        .where(visible_collections(principal), *conditions)
-        .options(contains_eager(Tag.container).contains_eager(Container.collection), joinedload(Tag.image))
-        .order_by(Collection.name, Container.name, Tag.name, Tag.arch)
+        .where(Container.collection_id == collection_id)
+        .order_by(*TAG_ORDER)
+        .limit(TAGS_LIMIT),
     )
-    if limit is not None:
-        query = query.limit(limit)
-    return list(session.scalars(query).unique())
+    return unique_refs(rows)
+
+
+def listed_tags(session: Session, collection_ids: Sequence[int], per_collection: int) -> list[TagRef]:
+    """The first ``per_collection`` tag names of each of ``collection_ids`` (visible ones), taken from its first
+    ``per_collection`` containers by name, so that what is read grows with the caps, not with what the
+    collections hold. Two statements: the containers numbered within their collection, then the tags of
+    those found numbered within theirs (one statement misled PostgreSQL into reading every tag)."""
+    if not collection_ids:
+        return []
+    in_collection = func.row_number().over(partition_by=Container.collection_id, order_by=Container.name)
+    numbered = (
+        select(Container.id, in_collection.label("number"))
+        .where(Container.collection_id.in_(collection_ids))
+        .subquery()
+    )
+    first = _rows(session, select(numbered.c.id).where(numbered.c.number <= per_collection)).scalars().all()
+    if not first:
+        return []
+    # Ranked by name, so that a tag on several architectures counts once.
+    in_listing = func.dense_rank().over(partition_by=Container.collection_id, order_by=(Container.name, Tag.name))
+    tags = (
+        select(
+            Tag.image_id,
+            Container.collection_id,
+            Collection.name.label("collection"),
+            Container.name.label("container"),
+            Tag.name.label("tag"),
+            Tag.arch,
+            in_listing.label("number"),
+        )
+        .select_from(Tag)
+        .join(Tag.container)
+        .join(Container.collection)
+        .where(Tag.container_id.in_(first))
+        .subquery()
+    )
+    c = tags.c
+    rows = _rows(
+        session,
+        select(c.image_id, c.collection_id, c.collection, c.container, c.tag)
+        .where(c.number <= per_collection)
+        .order_by(c.collection, c.container, c.tag, c.arch),
+    )
+    return unique_refs(rows)
+
+
+class LabelMatch(NamedTuple):
+    key: str
+    value: str
+    uri: str
+
+
+def label_search(session: Session, principal: Principal, key: str | None, value: str | None) -> list[LabelMatch]:
+    """SIF labels (``image_labels``) whose key and value contain the query, case-insensitively, with the
+    tags of visible collections that carry them, ordered by label, at most ``TAGS_LIMIT`` rows read."""
+    conditions = [visible_collections(principal)]
+    if key is not None:
+        conditions.append(ImageLabel.key.ilike(containing(key), escape="\\"))
+    if value is not None:
+        conditions.append(ImageLabel.value.ilike(containing(value), escape="\\"))
+    rows = _rows(
+        session,
+        select(ImageLabel.key, ImageLabel.value, Collection.name, Container.name, Tag.name)
+        .select_from(ImageLabel)
+        .join(Tag, Tag.image_id == ImageLabel.image_id)
+        .join(Tag.container)
+        .join(Container.collection)
+        .where(*conditions)
+        .order_by(ImageLabel.key, ImageLabel.value, *TAG_ORDER)
+        .limit(TAGS_LIMIT),
+    )
+    return [LabelMatch(k, v, f"{collection}/{container}:{tag}") for k, v, collection, container, tag in rows]
 
 
 class TagRow(NamedTuple):
@@ -260,12 +406,13 @@ def shub_container_search(
 ) -> list[TagRow]:
     """Tags of containers whose name (and collection's name) contain the query, in visible collections, one
     per ``collection/container:tag`` (a tag may exist for several architectures), at most ``TAGS_LIMIT``."""
-    conditions = [like(Container.name, name)]
+    conditions = [name_contains(session, Container, name)]
     if collection is not None:
-        conditions.append(like(Collection.name, collection))
+        conditions.append(name_contains(session, Collection, collection))
     if tag is not None:
         conditions.append(Tag.name == tag)
-    rows = session.execute(
+    rows = _rows(
+        session,
         select(Image.id, Collection.name, Container.name, Tag.name, Image.digest, Image.uploaded_at)
         .select_from(Tag)
         .join(Tag.container)
@@ -273,7 +420,7 @@ def shub_container_search(
         .join(Tag.image)
         .where(visible_collections(principal), *conditions)
         .order_by(Collection.name, Container.name, Tag.name, Tag.arch)
-        .limit(TAGS_LIMIT)
+        .limit(TAGS_LIMIT),
     )
     unique: dict[str, TagRow] = {}
     for row in rows:
