@@ -136,14 +136,17 @@ class Collection(Base):
 
 
 class CollectionUsage(Base):
-    """How many uploaded images a collection holds and their size, kept by database triggers (migration
-    0005) whenever an image or a container changes, so that listings read two numbers instead of counting."""
+    """How many uploaded images a collection holds and their size (migration 0005), and how many containers and
+    stars it has (0008), kept by database triggers whenever an image, a container or a star changes, so that
+    listings read four numbers instead of counting."""
 
     __tablename__ = "collection_usage"
 
     collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True)
     images: Mapped[int] = mapped_column(default=0, server_default="0")
     size: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    containers: Mapped[int] = mapped_column(default=0, server_default="0")
+    stars: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class CollectionMember(Base):

@@ -25,6 +25,7 @@ from sregistry_jupyter.registry.orm import (
     CollectionUsage,
     Container,
     Image,
+    Star,
     Tag,
     User,
 )
@@ -221,6 +222,65 @@ def usage_is_exact(registry) -> dict[str, tuple[int, int]]:
         }
     assert {name: figures for name, figures in kept.items() if figures != (0, 0)} == counted
     return counted
+
+
+def counts_are_exact(registry) -> dict[str, tuple[int, int]]:
+    """The triggers' containers and stars of each collection, checked against counting them."""
+    with registry.session() as session:
+        kept = {
+            name: (n, s)
+            for name, n, s in session.execute(
+                select(Collection.name, CollectionUsage.containers, CollectionUsage.stars).join(
+                    CollectionUsage, CollectionUsage.collection_id == Collection.id
+                )
+            )
+        }
+        containers = select(func.count(Container.id)).where(Container.collection_id == Collection.id)
+        stars = select(func.count(Star.id)).where(Star.collection_id == Collection.id)
+        counted = {
+            name: (n, s)
+            for name, n, s in session.execute(
+                select(Collection.name, containers.scalar_subquery(), stars.scalar_subquery())
+            )
+        }
+    assert set(kept) <= set(counted)  # a collection that never had a container or star may have no row
+    assert {name: kept.get(name, (0, 0)) for name in counted} == counted
+    return counted
+
+
+def test_collection_counts_follow_containers_and_stars(registry):
+    alice = registry.client(registry.add_user("alice"))
+    bob = registry.client(registry.add_user("bob"))
+    assert alice.post("/api/v1/collections", json={"name": "empty"}).status_code == 201
+    assert push(alice, b"a" * 10, "lab", "one").status_code == 201
+    assert push(alice, b"b" * 10, "lab", "two").status_code == 201
+    assert push(alice, b"c" * 10, "other", "one").status_code == 201
+    for client in (alice, bob):
+        assert client.put("/api/v1/collections/lab/star").status_code == 200
+    assert bob.put("/api/v1/collections/lab/star").status_code == 200  # starring twice changes nothing
+    assert counts_are_exact(registry) == {"empty": (0, 0), "lab": (2, 2), "other": (1, 0)}
+    listed = {item["name"]: item for item in alice.get("/api/v1/collections").json()["items"]}
+    assert {name: (item["containers"], item["stars"]) for name, item in listed.items()} == {
+        "empty": (0, 0),
+        "lab": (2, 2),
+        "other": (1, 0),
+    }
+    stars_first = alice.get("/api/v1/collections", params={"sort": "-stars"}).json()["items"]
+    assert stars_first[0]["name"] == "lab"
+
+    assert bob.delete("/api/v1/collections/lab/star").status_code == 200
+    assert alice.delete("/api/v1/collections/lab/containers/two").status_code == 204
+    assert counts_are_exact(registry) == {"empty": (0, 0), "lab": (1, 1), "other": (1, 0)}
+    with registry.session() as session:  # underneath the ORM: an operator's SQL, the foreign keys' cascades
+        session.execute(
+            Container.__table__.delete().where(
+                Container.name == "one",
+                Container.collection_id.in_(select(Collection.id).where(Collection.name == "other")),
+            )
+        )
+        session.execute(Collection.__table__.delete().where(Collection.name == "lab"))
+        session.commit()
+    assert counts_are_exact(registry) == {"empty": (0, 0), "other": (0, 0)}
 
 
 def test_collection_usage_follows_pushes_retags_and_deletes(registry):

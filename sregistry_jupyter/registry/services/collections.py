@@ -36,7 +36,7 @@ from ..access import (
 )
 from ..errors import Conflict, CredentialRequired, Forbidden, InvalidInput, NotFound
 from ..names import validate_name
-from ..orm import Collection, CollectionMember, CollectionUsage, Container, Image, Star, Tag, User, utcnow
+from ..orm import Collection, CollectionMember, CollectionUsage, Container, Image, Tag, User, utcnow
 from . import audit
 
 MAX_DESCRIPTION = 10_000
@@ -257,10 +257,9 @@ def delete_collection(session: Session, principal: Principal, name: str) -> None
 
 
 def _figures() -> list[ColumnElement]:
-    """A collection's figures as columns: containers and stars counted by index, images and size read from
-    ``CollectionUsage`` (kept by triggers), owners' names aggregated; so a page costs the same whatever the
-    collections hold. Needs ``CollectionUsage`` outer-joined on the collection."""
-    containers = select(func.count(Container.id)).where(Container.collection_id == Collection.id).scalar_subquery()
+    """A collection's figures as columns: containers, images, size and stars read from ``CollectionUsage``
+    (kept by triggers), owners' names aggregated; so a page costs the same whatever the collections hold.
+    Needs ``CollectionUsage`` outer-joined on the collection."""
     owners = (
         select(func.aggregate_strings(User.name, OWNER_SEPARATOR))
         .join_from(CollectionMember, User, User.id == CollectionMember.user_id)
@@ -274,7 +273,7 @@ def _figures() -> list[ColumnElement]:
         Collection.private,
         Collection.created_at,
         Collection.updated_at,
-        containers.label("containers"),
+        func.coalesce(CollectionUsage.containers, 0).label("containers"),
         func.coalesce(CollectionUsage.images, 0).label("images"),
         SIZE.label("size"),
         STARS.label("stars"),
@@ -284,7 +283,7 @@ def _figures() -> list[ColumnElement]:
 
 OWNER_SEPARATOR = " "  # user names never hold a space (``names.USERNAME_RE``)
 SIZE = cast(func.coalesce(CollectionUsage.size, 0), BigInteger)
-STARS = select(func.count(Star.id)).where(Star.collection_id == Collection.id).scalar_subquery()
+STARS = func.coalesce(CollectionUsage.stars, 0)
 # Built once: a statement is immutable (``where`` and ``order_by`` return new ones), and building one costs
 # more than running it for a page of collections.
 SUMMARY_QUERY = select(*_figures()).outerjoin(CollectionUsage, CollectionUsage.collection_id == Collection.id)
@@ -350,7 +349,7 @@ def _page_query(visibility: Visibility, sort: str, searching: bool) -> Select:
         func.count().over().label("total"),
         func.row_number().over(order_by=order).label("position"),
     ).where(*_where(visibility, searching))
-    if SUMMARY_SORTS.get(sort) == "size":
+    if sort in SUMMARY_SORTS:
         page = page.outerjoin(CollectionUsage, CollectionUsage.collection_id == Collection.id)
     page = page.order_by(*order).limit(bindparam("limit")).offset(bindparam("offset")).subquery("page")
     return (
