@@ -345,7 +345,8 @@ def listed_tags(session: Session, collection_ids: Sequence[int], per_collection:
         .select_from(Tag)
         .join(Tag.container)
         .join(Container.collection)
-        .where(Tag.container_id.in_(first))
+        # Both sides named, so that PostgreSQL reads those containers by key rather than all of them.
+        .where(Tag.container_id.in_(first), Container.id.in_(first))
         .subquery()
     )
     c = tags.c
