@@ -6,6 +6,11 @@ user) and the probe's address (127.0.0.2) are exempt, as CI robots and monitorin
 ``loadmix.py``'s: native pushes and pulls, library pulls through the 303 redirect, listings, searches and
 token checks, every answer checked. The load generator is this process and the server another, so the figures
 include no contention between them but the machine's own. Only errors make the run fail; the ratio is reported.
+The target (p99 under 50 ms) is the one set for 8 pushers and 32 pullers.
+
+The server's CPU per MiB moved, and the time its event-loop thread spent running and spent runnable but waiting
+for a CPU, are printed too: a loop that waits longer than it runs is held up by the machine (this loader
+included), not by its own work, and the CPU figures compare runs that the machine's load makes incomparable.
 
     python bench/load.py [--seconds 30] [--image-mib 4] [--pushers 2] [--pullers 2] [--browsers 2] [--keep]
 """
@@ -34,7 +39,7 @@ from loadmix import Mix, Outcome, run
 USER = "bench-robot"
 PROBE_ADDRESS = "127.0.0.2"
 IDLE_SECONDS = 5.0
-P99_TARGET = 0.25
+P99_TARGET = 0.05
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
