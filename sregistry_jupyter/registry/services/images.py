@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..access import Action, Principal
 from ..errors import Conflict, InvalidInput, NotFound
@@ -215,7 +216,11 @@ def resolve(
     action: Action = Action.PULL,
 ) -> Image:
     """The uploaded image that ``ref`` (a tag or ``sha256.<hex>``) names, if ``principal`` may see it and
-    perform ``action`` on it."""
+    perform ``action`` on it.
+
+    The image comes with the container and collection that were loaded to check access attached, so that
+    ``image.container.collection`` (every pull reads it) costs no more statements: the session's identity map
+    holds them only weakly, and they would be gone, and selected again, once this returns."""
     collection = get_visible(session, principal, collection_name, action)
     container = find_container(session, collection, container_name)
     if arch is not None:
@@ -235,6 +240,8 @@ def resolve(
         image = tag.image if tag else None
     if image is None:
         raise NotFound(f"no image {collection_name}/{container_name}:{ref}" + (f" for {arch}" if arch else ""))
+    set_committed_value(image, "container", container)
+    set_committed_value(container, "collection", collection)
     return image
 
 
