@@ -8,12 +8,14 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from sregistry_jupyter.registry.handlers import zerocopy
 from sregistry_jupyter.registry.storage import FilesystemBlobStore
 
 IMAGES = "/api/v1/collections/lab/containers/tool/images"
@@ -162,3 +164,40 @@ def test_a_store_without_local_files_streams_its_blobs_in_chunks(registry, alice
 
     assert whole.status_code == 200 and whole.content == data
     assert ranged.status_code == 206 and ranged.content == data[1048000:]
+
+
+def is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
+def test_descriptors_given_up_mid_step_are_closed_by_the_step_and_never_before(tmp_path, monkeypatch):
+    release = threading.Event()
+    started = threading.Event()
+
+    def slow_range(*_args):
+        started.set()
+        release.wait(10)
+        return 10, False
+
+    monkeypatch.setattr(zerocopy, "send_range", slow_range)
+    left, right = socket.socketpair()
+    (tmp_path / "blob").write_bytes(b"0123456789")
+    held = zerocopy.Descriptors(os.dup(left.fileno()), os.open(tmp_path / "blob", os.O_RDONLY))
+    worker = threading.Thread(target=held.step, args=(0, 10))
+    worker.start()
+    assert started.wait(10)
+
+    held.close()
+    still_open = is_open(held.sock_fd) and is_open(held.file_fd)
+    release.set()
+    worker.join(10)
+
+    assert still_open
+    assert not is_open(held.sock_fd) and not is_open(held.file_fd)
+    assert held.step(0, 10) == (0, False)  # a step queued behind the close does nothing
+    left.close()
+    right.close()

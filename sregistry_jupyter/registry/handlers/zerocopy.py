@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 
 from tornado import iostream
 from tornado.http1connection import HTTP1Connection
@@ -49,9 +50,49 @@ def http1_connection(handler: RequestHandler) -> HTTP1Connection | None:
     return inner
 
 
-def send_step(sock_fd: int, file_fd: int, offset: int, count: int) -> tuple[int, bool]:
-    """On a worker: send up to ``count`` bytes of the file at ``offset``; how many went, and whether the
-    socket is full. ``sendfile`` releases the GIL and copies nothing through user space."""
+class Descriptors:
+    """The file and the duplicate socket of one download, closed only when no worker step can use them.
+
+    The loop gives them up with ``close`` (the download ended, or its task was cancelled mid-step); a step
+    still running then closes them itself when it returns, and a step not yet started does nothing. Closed
+    while a worker still wrote, their numbers could be reused by another connection and receive its bytes.
+    """
+
+    def __init__(self, sock_fd: int, file_fd: int) -> None:
+        self.sock_fd = sock_fd
+        self.file_fd = file_fd
+        self._lock = threading.Lock()
+        self._running = False
+        self._given_up = False
+
+    def step(self, offset: int, count: int) -> tuple[int, bool]:
+        """On a worker: send up to ``count`` bytes of the file at ``offset``; how many went, and whether the
+        socket is full. ``sendfile`` releases the GIL and copies nothing through user space."""
+        with self._lock:
+            if self._given_up:
+                return 0, False
+            self._running = True
+        try:
+            return send_range(self.sock_fd, self.file_fd, offset, count)
+        finally:
+            with self._lock:
+                self._running = False
+                if self._given_up:
+                    self._close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._given_up = True
+            if not self._running:
+                self._close()
+
+    def _close(self) -> None:
+        os.close(self.sock_fd)
+        os.close(self.file_fd)
+
+
+def send_range(sock_fd: int, file_fd: int, offset: int, count: int) -> tuple[int, bool]:
+    """``sendfile`` until ``count`` bytes have gone or the non-blocking socket is full."""
     sent = 0
     while sent < count:
         try:
@@ -97,18 +138,21 @@ async def send_file(
     """
     loop = asyncio.get_running_loop()
     stream = connection.stream
-    sock_fd = -1
-    step: asyncio.Future[tuple[int, bool]] | None = None
     try:
         await handler.flush()
-        sock_fd = os.dup(stream.socket.fileno())
+        if stream.closed():
+            raise iostream.StreamClosedError()
+        held = Descriptors(os.dup(stream.socket.fileno()), file_fd)
+    except BaseException:
+        os.close(file_fd)
+        raise
+    try:
         while length > 0:
-            step = loop.run_in_executor(None, send_step, sock_fd, file_fd, offset, min(length, SEND_STEP))
-            sent, full = await step
+            sent, full = await loop.run_in_executor(None, held.step, offset, min(length, SEND_STEP))
             offset += sent
             length -= sent
             if full:
-                await writable(loop, sock_fd, stream)
+                await writable(loop, held.sock_fd, stream)
     except (BrokenPipeError, ConnectionResetError):
         stream.close()
         raise iostream.StreamClosedError() from None
@@ -117,22 +161,5 @@ async def send_file(
         stream.close()
         raise iostream.StreamClosedError() from None
     finally:
-        close_after(step, sock_fd, file_fd)
+        held.close()
     connection._expected_content_remaining = 0
-
-
-def close_after(step: asyncio.Future[tuple[int, bool]] | None, *fds: int) -> None:
-    """Close the descriptors once the step in flight (if the sending task was cancelled during one) has ended:
-    closed earlier, their numbers could be reused by another connection while the worker still writes."""
-
-    def close(done: asyncio.Future[tuple[int, bool]] | None = None) -> None:
-        if done is not None and not done.cancelled():
-            done.exception()
-        for fd in fds:
-            if fd >= 0:
-                os.close(fd)
-
-    if step is None or step.done():
-        close(step)
-    else:
-        step.add_done_callback(close)
