@@ -29,7 +29,7 @@ from tornado import iostream
 from tornado.http1connection import HTTP1Connection
 from tornado.web import RequestHandler
 
-SEND_STEP = 16 << 20
+SEND_STEP = 4 << 20
 STALL_CHECK = 5.0
 log = logging.getLogger("sregistry_jupyter")
 
