@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 BLOCK = 8 << 20
@@ -81,6 +82,30 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class SchedTimes:
+    """A thread's time on a CPU and time runnable but waiting for one (``/proc/PID/task/TID/schedstat``), in s.
+
+    The second figure tells a slow event loop from a starved one: a loop that waits for a CPU longer than
+    it runs is held up by the machine's other work, not by its own."""
+
+    running: float
+    waiting: float
+
+    @classmethod
+    def of(cls, pid: int, tid: int | None = None) -> SchedTimes | None:
+        """The figures of thread ``tid`` (the main thread, whose id is ``pid``, by default); None without them."""
+        try:
+            with open(f"/proc/{pid}/task/{tid or pid}/schedstat") as stat:
+                running, waiting = (int(field) / 1e9 for field in stat.read().split()[:2])
+        except (OSError, ValueError):
+            return None
+        return cls(running, waiting)
+
+    def __sub__(self, earlier: SchedTimes) -> SchedTimes:
+        return SchedTimes(self.running - earlier.running, self.waiting - earlier.waiting)
 
 
 def rss_reader(pid: int) -> Callable[[], int | None]:

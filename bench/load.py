@@ -6,6 +6,11 @@ user) and the probe's address (127.0.0.2) are exempt, as CI robots and monitorin
 ``loadmix.py``'s: native pushes and pulls, library pulls through the 303 redirect, listings, searches and
 token checks, every answer checked. The load generator is this process and the server another, so the figures
 include no contention between them but the machine's own. Only errors make the run fail; the ratio is reported.
+The target (p99 under 50 ms) is the one set for 8 pushers and 32 pullers.
+
+The server's CPU per MiB moved, and the time its event-loop thread spent running and spent runnable but waiting
+for a CPU, are printed too: a loop that waits longer than it runs is held up by the machine (this loader
+included), not by its own work, and the CPU figures compare runs that the machine's load makes incomparable.
 
     python bench/load.py [--seconds 30] [--image-mib 4] [--pushers 2] [--pullers 2] [--browsers 2] [--keep]
 """
@@ -18,13 +23,23 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from common import BenchFailure, RssSampler, in_work_dir, registry_server, robot_token, tail, verdict
+from common import (
+    BenchFailure,
+    RssSampler,
+    SchedTimes,
+    cpu_seconds,
+    in_work_dir,
+    registry_server,
+    robot_token,
+    tail,
+    verdict,
+)
 from loadmix import Mix, Outcome, run
 
 USER = "bench-robot"
 PROBE_ADDRESS = "127.0.0.2"
 IDLE_SECONDS = 5.0
-P99_TARGET = 0.25
+P99_TARGET = 0.05
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -66,17 +81,21 @@ def bench(work: Path, args: argparse.Namespace) -> None:
         idle = run(mix, IDLE_SECONDS, load=False)
         sampler = RssSampler(server.pid)
         sampler.start()
+        loop_before, cpu_before = SchedTimes.of(server.pid), cpu_seconds(server.pid)
         try:
             loaded = run(mix, args.seconds)
         finally:
             peak = sampler.stop()
+        loop_after, cpu_after = SchedTimes.of(server.pid), cpu_seconds(server.pid)
         if server.poll() is not None:
             raise BenchFailure(f"the registry exited with {server.returncode}:\n{tail(work / 'registry.log')}")
     for outcome in (idle, loaded):
         if outcome.errors:
             shown = "\n  ".join(outcome.errors[:10])
             raise BenchFailure(f"{len(outcome.errors)} unexpected answers, the first:\n  {shown}")
+    loop = loop_after - loop_before if loop_before and loop_after else None
     report(idle, loaded, args.seconds, peak)
+    report_cpu(loaded, args.seconds, cpu_after - cpu_before, loop)
 
 
 def report(idle: Outcome, loaded: Outcome, seconds: float, peak_rss: int) -> None:
@@ -98,6 +117,18 @@ def report(idle: Outcome, loaded: Outcome, seconds: float, peak_rss: int) -> Non
     )
     print("  " + ", ".join(f"{kind} {count}" for kind, count in sorted(loaded.answers.items())))
     print(f"load average (1 min) {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+
+
+def report_cpu(loaded: Outcome, seconds: float, cpu: float, loop: SchedTimes | None) -> None:
+    """Where the server's time went: its CPU per MiB moved, and whether its event loop ran or waited for a CPU."""
+    moved = loaded.bytes_moved / (1 << 20)
+    print(f"server CPU {cpu / seconds:.2f} cores, {cpu * 1000 / max(moved, 1):.1f} ms per MiB moved")
+    if loop is not None:
+        print(
+            f"event-loop thread: running {loop.running / seconds:.0%} of the time "
+            f"({loop.running * 1000 / max(moved, 1):.1f} ms per MiB), "
+            f"waiting for a CPU {loop.waiting / seconds:.0%}"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -199,6 +199,22 @@ def test_reads_write_nothing_to_the_database(registry):
     assert any("last_used_at" in statement for statement in flushed)
 
 
+def test_a_pull_selects_its_own_tag_and_nothing_twice(registry):
+    """A pull runs one statement for each row it needs (token, collection, role, container, the tag with its
+    image): the container's other tags are not loaded, and what access was checked on is not selected again."""
+    alice = registry.client(registry.add_user("alice"))
+    for n in range(30):
+        assert push(alice, f"image {n}".encode(), "real", "one", tags=(f"v{n}",)).status_code == 201
+    path = "/api/v1/collections/real/containers/one/images/v7/file"
+    assert alice.get(path).status_code == 200
+    with statements(registry.context.engine) as seen:
+        assert alice.get(path).content == b"image 7"
+    reads = [statement for thread, statement in seen if thread.startswith("db-read")]
+    assert len(reads) <= 5, reads
+    tag_reads = [statement for statement in reads if "FROM tags" in statement]
+    assert tag_reads and all("tags.name =" in statement for statement in tag_reads), tag_reads
+
+
 def usage_is_exact(registry) -> dict[str, tuple[int, int]]:
     """The triggers' per-collection figures, checked against a count of the images themselves."""
     with registry.session() as session:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ from ..ranges import parse_range
 from ..services import collections, images, uploads
 from ..sif import read_sif_metadata
 from ..storage import BlobInfo, BlobStore
+from . import zerocopy
 from .api import ApiHandler
 from .base import BaseHandler
 from .serialize import image_model
@@ -234,25 +235,61 @@ def missing_blob(digest: str) -> NotFound:
 
 
 async def stream_blob(handler: BaseHandler, store: BlobStore, digest: str, offset: int, length: int) -> None:
-    """Write ``length`` bytes of a blob, reading each chunk off the event loop and waiting for it to drain,
-    so memory stays flat and a slow disk never stalls other requests.
+    """Write ``length`` bytes of a blob, so that memory stays flat and a slow disk never stalls other requests.
+
+    A blob the store keeps as a local file goes by ``sendfile`` from a worker thread (``zerocopy``); other
+    blobs are read chunk by chunk off the event loop, each written through Tornado and waited for to drain.
+    The next chunk is read while the current one drains, so the store and the socket work at once, and a
+    download holds at most two chunks. The headers go out on their own, since Tornado would copy the first
+    chunk to append it to them.
 
     A blob the database records but the store has lost is the staff's to restore: the caller gets a 404
     that says so (before any byte is sent) and the log an error naming the digest.
     """
     loop = asyncio.get_running_loop()
-    chunks = store.read(digest, offset, length, READ_CHUNK)
-    try:
+    connection = zerocopy.http1_connection(handler)
+    if connection is not None:
         try:
-            chunk = await loop.run_in_executor(None, next, chunks, None)
+            fd = await loop.run_in_executor(None, store.open_file, digest)
         except FileNotFoundError:
             raise missing_blob(digest) from None
+        if fd is not None:
+            try:
+                await zerocopy.send_file(handler, connection, fd, offset, length)
+                await handler.finish()
+            except iostream.StreamClosedError:
+                pass
+            return
+    chunks = store.read(digest, offset, length, READ_CHUNK)
+    reading = loop.run_in_executor(None, next, chunks, None)
+    try:
+        try:
+            chunk = await reading
+        except FileNotFoundError:
+            raise missing_blob(digest) from None
+        await handler.flush()
         while chunk is not None:
+            reading = loop.run_in_executor(None, next, chunks, None)
             handler.write(chunk)
             await handler.flush()
-            chunk = await loop.run_in_executor(None, next, chunks, None)
+            chunk = await reading
         await handler.finish()
     except iostream.StreamClosedError:
         return
     finally:
+        close_when_read(reading, chunks)
+
+
+def close_when_read(reading: asyncio.Future[bytes | None], chunks: Iterator[bytes]) -> None:
+    """Close the store's reader, once the read in flight (if the client left during one) has ended: a
+    generator cannot be closed while another thread runs it."""
+
+    def close(done: asyncio.Future[bytes | None]) -> None:
+        if not done.cancelled():
+            done.exception()
         chunks.close()
+
+    if reading.done():
+        close(reading)
+    else:
+        reading.add_done_callback(close)

@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..access import Action, Principal
 from ..errors import Conflict, InvalidInput, NotFound
@@ -26,7 +27,6 @@ from .collections import (
     check_may_create,
     check_push_into,
     find_collection,
-    get_container,
     get_visible,
     new_collection,
     require,
@@ -216,9 +216,13 @@ def resolve(
     action: Action = Action.PULL,
 ) -> Image:
     """The uploaded image that ``ref`` (a tag or ``sha256.<hex>``) names, if ``principal`` may see it and
-    perform ``action`` on it."""
+    perform ``action`` on it.
+
+    The image comes with the container and collection that were loaded to check access attached, so that
+    ``image.container.collection`` (every pull reads it) costs no more statements: the session's identity map
+    holds them only weakly, and they would be gone, and selected again, once this returns."""
     collection = get_visible(session, principal, collection_name, action)
-    container = get_container(session, collection, container_name)
+    container = find_container(session, collection, container_name)
     if arch is not None:
         validate_arch(arch)
     if is_digest(ref):
@@ -228,7 +232,7 @@ def resolve(
         image = session.scalar(query.where(Image.uploaded.is_(True)))
     else:
         validate_tag(ref)
-        query = select(Tag).where(Tag.container_id == container.id, Tag.name == ref)
+        query = select(Tag).where(Tag.container_id == container.id, Tag.name == ref).options(joinedload(Tag.image))
         if arch:
             query = query.where(Tag.arch == arch)
         candidates = session.scalars(query).all()
@@ -236,7 +240,22 @@ def resolve(
         image = tag.image if tag else None
     if image is None:
         raise NotFound(f"no image {collection_name}/{container_name}:{ref}" + (f" for {arch}" if arch else ""))
+    set_committed_value(image, "container", container)
+    set_committed_value(container, "collection", collection)
     return image
+
+
+def find_container(session: Session, collection: Collection, name: str) -> Container:
+    """The container ``name`` of ``collection``, as ``get_container`` finds it but without loading its tags:
+    resolving one ref (every pull does) needs the container's row alone, and a container may hold
+    thousands of tags."""
+    validate_name(name, "container name")
+    container = session.scalar(
+        select(Container).where(Container.collection_id == collection.id, Container.name == name)
+    )
+    if container is None:
+        raise NotFound(f"no container {collection.name}/{name}")
+    return container
 
 
 def list_images(session: Session, container: Container) -> list[Image]:

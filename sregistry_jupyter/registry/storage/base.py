@@ -190,6 +190,12 @@ class BlobStore(LoggingConfigurable):
     ) -> Iterator[bytes]:
         """The bytes ``[offset, offset + length)`` of a blob, in chunks of at most ``chunk_size``."""
 
+    def open_file(self, digest: str) -> int | None:
+        """A read-only descriptor of the committed blob's local file, which the caller closes, so that it can be
+        served with ``sendfile``; None from a store that keeps no local files (the caller then uses ``read``).
+        FileNotFoundError if the blob is missing."""
+        return None
+
     def read_at(self, digest: str, offset: int, length: int) -> bytes:
         """Up to ``length`` bytes at ``offset`` in one piece (for header parsing)."""
         return b"".join(self.read(digest, offset, length))

@@ -179,6 +179,9 @@ class FilesystemBlobStore(BlobStore):
         finally:
             os.close(fd)
 
+    def open_file(self, digest: str) -> int:
+        return os.open(self.path_for(digest), os.O_RDONLY)
+
     def delete(self, digest: str) -> bool:
         """Remove a blob (a read-only file in a writable folder, so unlinking it needs no chmod)."""
         try:
