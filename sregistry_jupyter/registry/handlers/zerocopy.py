@@ -15,7 +15,8 @@ duplicate descriptor keeps the socket the worker writes to valid even if Tornado
 Tornado counts the body bytes it writes against ``Content-Length`` and refuses to finish a response it thinks
 short. These bytes bypass it, so once they have all gone its count (``_expected_content_remaining`` of its
 HTTP/1 connection) is set to match. ``http1_connection`` finds that connection, or None when the request came
-some other way, in which case the caller streams the blob through Tornado as before.
+some other way (or over TLS, which the kernel cannot apply), in which case the caller streams the blob through
+Tornado as before.
 """
 
 from __future__ import annotations
@@ -45,8 +46,8 @@ def http1_connection(handler: RequestHandler) -> HTTP1Connection | None:
     inner = getattr(connection, "connection", connection)
     if not isinstance(inner, HTTP1Connection) or not hasattr(inner, "_expected_content_remaining"):
         return None
-    if inner.stream is None or inner.stream.closed():
-        return None
+    if inner.stream is None or inner.stream.closed() or isinstance(inner.stream, iostream.SSLIOStream):
+        return None  # TLS encrypts in user space: file pages handed to the kernel would go out in the clear
     return inner
 
 
