@@ -1,17 +1,18 @@
-"""Verified credentials remembered between requests, and the rule that keeps them right.
+"""Verified bearer tokens remembered between requests, and the rule that keeps them right.
 
-Checking a bearer token or a session cookie is a database round trip, on every authenticated request; most
-requests present a credential that was checked a moment ago. This cache keeps what each verified credential
-stands for, keyed by the credential's SHA-256, for as long as nothing could have changed it.
+Checking a bearer token is a database round trip, on every authenticated request; most requests present a
+token that was checked a moment ago. This cache keeps what each verified token stands for, keyed by the token's
+SHA-256, for as long as nothing could have changed it. (Browser sessions are not remembered: signing out must
+end a session at once on every process, and pages are not where the round trip matters.)
 
 "Nothing could have changed it" is the credentials generation (``generations`` row, migration 0006): database
-triggers bump it in the transaction of any change that alters what a credential means (a token revoked,
-expired early or re-scoped, a user disabled, renamed or given other rights, a session ended). Every lookup
-reads the generation in the same statement as the credential, so an entry is tagged with the generation of the
-snapshot it was read from, and the cache holds entries of one generation only: when a newer one is seen,
-everything older is dropped. The generation is learnt three ways:
+triggers bump it in the transaction of any change that alters what a token means (a token revoked, expired
+early or re-scoped, a user disabled, renamed or given other rights). Every lookup reads the generation in the
+same statement as the token, so an entry is tagged with the generation of the snapshot it was read from, and
+the cache holds entries of one generation only: when a newer one is seen, everything older is dropped. The
+generation is learnt three ways:
 
-- from every credential lookup that misses the cache;
+- from every token lookup that misses the cache;
 - from this process's own commits that touch a watched table (``watch``): the generation is read inside the
   transaction, so a token revoked here is refused by the very next request here;
 - from the registry's periodic check (``Registry.start``), for changes made by other processes or the admin
@@ -34,11 +35,11 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from .orm import ApiToken, BrowserSession, Generation, User, utcnow
+from .orm import ApiToken, Generation, User, utcnow
 
 CREDENTIALS = "credentials"
 GENERATION = select(Generation.value).where(Generation.name == CREDENTIALS).scalar_subquery()
-WATCHED_CLASSES = (ApiToken, User, BrowserSession)
+WATCHED_CLASSES = (ApiToken, User)
 WATCHED_TABLES = frozenset(cls.__table__.name for cls in WATCHED_CLASSES)
 DEFAULT_SIZE = 10_000
 CHANGED = "credentials-changed"

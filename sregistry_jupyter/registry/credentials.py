@@ -3,8 +3,8 @@
 A request may carry a registry token (``Authorization: Bearer``), a credential the authenticator knows
 (a JupyterHub API token), a browser session cookie, an ``SREGISTRY-HMAC-SHA256`` signature over some of
 its fields (sregistry-cli), or it may be a capability link whose signature is the authorisation. Each
-is resolved here to a ``Principal`` without blocking the event loop: tokens and sessions verified a moment
-ago come from the credential cache (``credential_cache``), other database look-ups run on the read pool,
+is resolved here to a ``Principal`` without blocking the event loop: bearer tokens verified a moment ago
+come from the credential cache (``credential_cache``), other database look-ups run on the read pool,
 the hub is asked with an asynchronous client, and nothing is written on the way (a token's last use is
 noted for the write-behind bookkeeping). Handlers only say which of these their surface
 accepts (``BaseHandler.identify``); none builds a principal itself, and the base handler then applies
@@ -44,7 +44,7 @@ def bearer_credential(header: str | None) -> str | None:
 
 
 def cacheable(registry: Registry, identity: Identity) -> bool:
-    """Whether a verified credential may be remembered (``credential_cache``). Not while its person has still
+    """Whether a verified token may be remembered (``credential_cache``). Not while its person has still
     to accept the terms of service: they are about to, on whichever process serves the terms page, and the
     next request must see it rather than wait for the other processes to learn of it."""
     return identity.terms_accepted or identity.is_robot or not registry.terms_of_service
@@ -89,19 +89,11 @@ async def from_session(handler: BaseHandler) -> Principal | None:
     key = sessions.session_key(handler)
     if key is None:
         return None
-    cache = handler.registry.credentials
-    cache_key = ("session", sessions.key_hash(key))
-    live = cache.lookup(cache_key)
-    if live is None:
-        started = time.monotonic()
-        live = await handler.registry.database.read(sessions.live_session, key)
-        if live is None:
-            return None
-        cache.observe(live.generation, started)
-        if cacheable(handler.registry, live.identity):
-            cache.remember(cache_key, live, live.generation, live.expires_at)
+    identity = await handler.registry.database.read(sessions.session_identity, key)
+    if identity is None:
+        return None
     handler.session_key = key
-    return Principal(live.identity, "admin", via=Via.SESSION)
+    return Principal(identity, "admin", via=Via.SESSION)
 
 
 def user_identity(session: Session, name: str) -> Identity | None:

@@ -18,14 +18,12 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from ..access import Identity, Principal, Via
-from ..credential_cache import GENERATION
 from ..errors import Forbidden
 from ..orm import BrowserSession, User, UserIdentity, utcnow
 from ..services import audit, users
@@ -70,16 +68,6 @@ def record_sign_in(session: Session, identity: Identity, remote_addr: str) -> st
     return create_session(session, identity.id)
 
 
-@dataclass(frozen=True)
-class LiveSession:
-    """Who a live session belongs to; for the credential cache, the credentials generation it was read at
-    and when the session ends."""
-
-    identity: Identity
-    generation: int
-    expires_at: dt.datetime
-
-
 SESSION_LOOKUP = (
     select(
         BrowserSession.epoch,
@@ -92,15 +80,17 @@ SESSION_LOOKUP = (
         User.terms_accepted_at,
         User.disabled_at,
         User.session_epoch,
-        GENERATION.label("generation"),
     )
     .join(User, User.id == BrowserSession.user_id)
     .where(BrowserSession.id == bindparam("id"))
 )
 
 
-def live_session(session: Session, key: str) -> LiveSession | None:
-    """The person a live session key belongs to, or None for an ended, expired or superseded one."""
+def session_identity(session: Session, key: str) -> Identity | None:
+    """The person a live session key belongs to, or None for an ended, expired or superseded one.
+
+    Read on every request, never remembered: signing out (or "everywhere") ends the session at once on every
+    process, even for a copy of the cookie."""
     row = session.connection().execute(SESSION_LOOKUP, {"id": key_hash(key)}).first()
     if row is None or row.expires_at < utcnow():
         return None
@@ -114,7 +104,7 @@ def live_session(session: Session, key: str) -> LiveSession | None:
         is_robot=row.is_robot,
         terms_accepted=row.terms_accepted_at is not None,
     )
-    return LiveSession(identity, row.generation or 0, row.expires_at)
+    return identity
 
 
 def delete_session(session: Session, key: str) -> None:

@@ -1,17 +1,17 @@
-"""a generation number for credentials, bumped by triggers whenever a credential can change meaning
+"""a generation number for credentials, bumped by triggers whenever a token can change meaning
 
 Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-01
 
-Registry processes remember which bearer tokens and browser sessions they have verified, so that an
-authenticated request does not need a database round trip for its identity. What they remember stays right
-because of ``generations``: a row per kind of cached fact whose number triggers bump, in the same transaction,
-on every change that can alter what a credential stands for (a token revoked or deleted, its scope or expiry
-changed; a user disabled, deleted, renamed, made or unmade an administrator or staff, accepting the terms; a
-session ended). A process drops what it remembers when the number moves: at once after its own writes, and
-within one bookkeeping interval after another process's (or the admin command's). Triggers rather than code
-in each service, so that no code path (or cascade) can forget.
+Registry processes remember which bearer tokens they have verified, so that an authenticated request does not
+need a database round trip for its identity (browser sessions are read on every request). What they remember
+stays right because of ``generations``: a row per kind of cached fact whose number triggers bump, in the same
+transaction, on every change that can alter what a token stands for (a token revoked or deleted, its scope or
+expiry changed; a user disabled, deleted, renamed, made or unmade an administrator or staff, accepting the
+terms). A process drops what it remembers when the number moves: at once after its own writes, and within one
+bookkeeping interval after another process's (or the admin command's). Triggers rather than code in each
+service, so that no code path (or cascade) can forget.
 """
 
 import sqlalchemy as sa
@@ -26,8 +26,7 @@ CREDENTIALS = "credentials"
 # The tables and columns whose changes can alter what a credential stands for.
 WATCHED = {
     "api_tokens": ("revoked_at", "expires_at", "scope", "user_id", "hashed"),
-    "users": ("name", "is_admin", "is_staff", "is_robot", "terms_accepted_at", "disabled_at", "session_epoch"),
-    "browser_sessions": ("user_id", "epoch", "expires_at"),
+    "users": ("name", "is_admin", "is_staff", "is_robot", "terms_accepted_at", "disabled_at"),
 }
 BUMP = f"UPDATE generations SET value = value + 1 WHERE name = '{CREDENTIALS}'"
 
