@@ -20,7 +20,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, bindparam, false, func, or_, select, true
+from sqlalchemy import ColumnElement, Row, bindparam, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from .orm import Collection, CollectionMember, Team, TeamMember, User
@@ -150,7 +150,8 @@ class Identity:
     terms_accepted: bool = False
 
     @classmethod
-    def of(cls, user: User) -> Identity:
+    def of(cls, user: User | Row[Any]) -> Identity:
+        """From the user's row: an ORM object, or a statement's row with the same column names."""
         return cls(
             id=user.id,
             name=user.name,

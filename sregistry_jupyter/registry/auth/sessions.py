@@ -96,15 +96,7 @@ def session_identity(session: Session, key: str) -> Identity | None:
         return None
     if row.is_robot or row.disabled_at is not None or row.session_epoch != row.epoch:
         return None
-    identity = Identity(
-        id=row.id,
-        name=row.name,
-        is_admin=row.is_admin,
-        is_staff=row.is_staff,
-        is_robot=row.is_robot,
-        terms_accepted=row.terms_accepted_at is not None,
-    )
-    return identity
+    return Identity.of(row)
 
 
 def delete_session(session: Session, key: str) -> None:

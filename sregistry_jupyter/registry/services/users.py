@@ -120,12 +120,12 @@ class TokenMatch:
 # the same statement, so that it belongs to the same snapshot as the token (see ``credential_cache``).
 TOKEN_LOOKUP = (
     select(
-        ApiToken.id,
+        ApiToken.id.label("token_id"),
         ApiToken.hashed,
         ApiToken.scope,
         ApiToken.revoked_at,
         ApiToken.expires_at,
-        User.id.label("user_id"),
+        User.id,
         User.name,
         User.is_admin,
         User.is_staff,
@@ -147,15 +147,7 @@ def authenticate_token(session: Session, token: str) -> TokenMatch:
         raise Unauthorized("invalid, expired or revoked token")
     if row.disabled_at is not None:
         raise Unauthorized(f"the account {row.name!r} is disabled; ask the registry's staff")
-    identity = Identity(
-        id=row.user_id,
-        name=row.name,
-        is_admin=row.is_admin,
-        is_staff=row.is_staff,
-        is_robot=row.is_robot,
-        terms_accepted=row.terms_accepted_at is not None,
-    )
-    return TokenMatch(identity, row.scope, row.id, row.generation or 0, row.expires_at)
+    return TokenMatch(Identity.of(row), row.scope, row.token_id, row.generation or 0, row.expires_at)
 
 
 def list_tokens(session: Session, user: Person) -> list[ApiToken]:
