@@ -16,9 +16,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .access import DEFAULT_POLICY, Policy
 from .bookkeeping import FLUSH_INTERVAL, Bookkeeping
+from .catalogue_cache import catalogue_cache
 from .connections import ConnectionLimits
-from .credential_cache import CredentialCache, current_generation
+from .credential_cache import credential_cache
 from .database import Database
+from .generation_cache import GenerationCache, read_generations
 from .proxies import TrustedProxies
 from .services.limits import Limiter
 from .services.uploads import RunningHashes, UploadLimits
@@ -71,7 +73,8 @@ class Registry:
     heavy: ThreadPoolExecutor = field(init=False)
     database: Database = field(init=False)
     bookkeeping: Bookkeeping = field(init=False)
-    credentials: CredentialCache = field(init=False)
+    credentials: GenerationCache = field(init=False)
+    catalogue: GenerationCache = field(init=False)
     loop: asyncio.AbstractEventLoop | None = field(init=False, default=None)
     _generation_check: asyncio.Task[None] | None = field(init=False, default=None)
 
@@ -79,9 +82,12 @@ class Registry:
         self.database = Database(self.session_factory)
         self.bookkeeping = Bookkeeping(self.database, interval=self.flush_interval)
         self.limiter.bind(self.bookkeeping)
-        # Another process's revocation takes effect here within one flush interval, like its limit counts.
-        self.credentials = CredentialCache(max_age=self.flush_interval)
-        self.credentials.watch(self.session_factory)
+        # Another process's revocation (or catalogue change) takes effect here within one flush interval, like
+        # its limit counts.
+        self.credentials = credential_cache(max_age=self.flush_interval)
+        self.catalogue = catalogue_cache(max_age=self.flush_interval)
+        for cache in self.caches:
+            cache.watch(self.session_factory)
         # Verifying and assembling whole uploads (reading gigabytes back) runs on a pool of its own, so
         # that however many large completions are queued, the shared executor that stores small
         # uploads' bytes and serves downloads is never starved.
@@ -97,15 +103,22 @@ class Registry:
         self.bookkeeping.start()
         self._generation_check = asyncio.create_task(self._check_generation())
 
+    @property
+    def caches(self) -> tuple[GenerationCache, ...]:
+        return (self.credentials, self.catalogue)
+
     async def _check_generation(self) -> None:
-        """Read the credentials generation twice per flush interval, so that the credential cache learns of
-        other processes' changes (and stays confirmed while nothing changes)."""
+        """Read the generations twice per flush interval, so that the caches learn of other processes' changes
+        (and stay confirmed while nothing changes)."""
         while True:
             started = time.monotonic()
             try:
-                self.credentials.observe(await self.database.read(current_generation), started)
-            except Exception:  # a database hiccup: the cache goes unconfirmed and lookups use the database
-                log.warning("could not read the credentials generation", exc_info=True)
+                generations = await self.database.read(read_generations)
+            except Exception:  # a database hiccup: the caches go unconfirmed and requests use the database
+                log.warning("could not read the generations", exc_info=True)
+            else:
+                for cache in self.caches:
+                    cache.observe(generations.get(cache.name, 0), started)
             await asyncio.sleep(self.flush_interval / 2)
 
     async def stop(self) -> None:

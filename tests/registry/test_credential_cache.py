@@ -20,7 +20,7 @@ from test_sign_in import add_person, signed_in
 
 from sregistry_jupyter.registry import db
 from sregistry_jupyter.registry.auth.local import LocalAuthenticator
-from sregistry_jupyter.registry.credential_cache import CredentialCache, current_generation
+from sregistry_jupyter.registry.credential_cache import GENERATION, credential_cache
 from sregistry_jupyter.registry.orm import ApiToken, BrowserSession, User, utcnow
 
 API = "/api/v1"
@@ -32,7 +32,7 @@ def registry_settings() -> dict:
 
 
 def test_nothing_is_served_before_a_generation_is_known():
-    cache = CredentialCache(max_age=60)
+    cache = credential_cache(max_age=60)
     cache.remember("k", "value", 0, None)
     assert cache.lookup("k") is None
     cache.observe(0, time.monotonic())
@@ -42,7 +42,7 @@ def test_nothing_is_served_before_a_generation_is_known():
 
 
 def test_a_newer_generation_drops_everything_and_an_older_read_is_not_kept():
-    cache = CredentialCache(max_age=60)
+    cache = credential_cache(max_age=60)
     cache.observe(5, time.monotonic())
     cache.remember("old", "a", 5, None)
     cache.observe(6, time.monotonic())
@@ -56,7 +56,7 @@ def test_a_newer_generation_drops_everything_and_an_older_read_is_not_kept():
 
 
 def test_entries_expire_and_an_unconfirmed_generation_serves_nothing():
-    cache = CredentialCache(max_age=0.2)
+    cache = credential_cache(max_age=0.2)
     cache.observe(1, time.monotonic())
     cache.remember("expired", "a", 1, utcnow() - dt.timedelta(seconds=1))
     cache.remember("live", "b", 1, utcnow() + dt.timedelta(hours=1))
@@ -69,7 +69,7 @@ def test_entries_expire_and_an_unconfirmed_generation_serves_nothing():
 
 
 def test_the_cache_keeps_at_most_its_size_dropping_the_least_recently_used():
-    cache = CredentialCache(max_age=60, size=3)
+    cache = credential_cache(max_age=60, size=3)
     cache.observe(0, time.monotonic())
     for key in "abc":
         cache.remember(key, key, 0, None)
@@ -81,7 +81,7 @@ def test_the_cache_keeps_at_most_its_size_dropping_the_least_recently_used():
 
 
 def test_concurrent_use_keeps_the_cache_consistent():
-    cache = CredentialCache(max_age=60, size=50)
+    cache = credential_cache(max_age=60, size=50)
     cache.observe(0, time.monotonic())
     errors = []
 
@@ -110,7 +110,7 @@ def generation(url: str) -> int:
     engine = db.make_engine(url)
     try:
         with Session(engine) as session:
-            return current_generation(session)
+            return session.scalar(select(GENERATION))
     finally:
         engine.dispose()
 

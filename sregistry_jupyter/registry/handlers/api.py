@@ -7,6 +7,8 @@ Answers are those models, rendered by their own serialiser. The paths are in ``n
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -15,6 +17,7 @@ from sqlalchemy.orm import Session
 from ... import models
 from ...models import rules
 from ..access import Action, Principal, may_manage_tokens, token_management_refusal
+from ..catalogue_cache import read_answer
 from ..errors import Forbidden, InvalidInput, NotFound
 from ..names import row_id
 from ..orm import User
@@ -86,6 +89,22 @@ class ApiHandler(BaseHandler):
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
         self.finish(value.model_dump_json())
+
+    async def write_catalogue(self, work: Callable[..., BaseModel], *args: Any) -> None:
+        """Answer ``work(session, principal, *args)``, a read of the catalogue, from the catalogue cache when
+        the same caller asked the same a moment ago and nothing has changed since (``catalogue_cache``)."""
+        cache = self.registry.catalogue
+        principal = self.principal
+        key = (work, args, principal.user, principal.scope, principal.via)
+        fresh = "no-cache" in self.request.headers.get("Cache-Control", "")
+        body = None if fresh else cache.lookup(key)
+        if body is None:
+            started = time.monotonic()
+            generation, body = await self.read_db(read_answer, cache, work, principal, *args)
+            cache.observe(generation, started)
+            cache.remember(key, body, generation)
+        self.set_header("Content-Type", "application/json")
+        self.finish(body)
 
     def error_body(self, status: int, code: str, message: str) -> dict[str, Any]:
         return models.ErrorBody.model_construct(code=code, message=message).model_dump()
@@ -184,15 +203,8 @@ def update_collection(
 class CollectionsHandler(ApiHandler):
     async def get(self) -> None:
         page, per_page = self.paging()
-        self.write_json(
-            await self.read_db(
-                collection_page,
-                self.principal,
-                self.get_query_argument("q", None),
-                self.get_query_argument("sort", "name"),
-                page,
-                per_page,
-            )
+        await self.write_catalogue(
+            collection_page, self.get_query_argument("q", None), self.get_query_argument("sort", "name"), page, per_page
         )
 
     async def post(self) -> None:
@@ -204,7 +216,7 @@ class CollectionsHandler(ApiHandler):
 
 class CollectionHandler(ApiHandler):
     async def get(self, name: str) -> None:
-        self.write_json(await self.read_db(collection_detail, self.principal, name))
+        await self.write_catalogue(collection_detail, name)
 
     async def patch(self, name: str) -> None:
         body = self.body_as(models.UpdateCollection)
@@ -228,12 +240,12 @@ def container_detail(session: Session, principal: Principal, collection_name: st
 
 class ContainersHandler(ApiHandler):
     async def get(self, collection_name: str) -> None:
-        self.write_json(await self.read_db(container_list, self.principal, collection_name))
+        await self.write_catalogue(container_list, collection_name)
 
 
 class ContainerHandler(ApiHandler):
     async def get(self, collection_name: str, name: str) -> None:
-        self.write_json(await self.read_db(container_detail, self.principal, collection_name, name))
+        await self.write_catalogue(container_detail, collection_name, name)
 
     async def delete(self, collection_name: str, name: str) -> None:
         await self.write_db(collections.delete_container, self.principal, collection_name, name)
@@ -248,9 +260,7 @@ def image_detail(
 
 class ImageHandler(ApiHandler):
     async def get(self, collection_name: str, container_name: str, ref: str) -> None:
-        self.write_json(
-            await self.read_db(image_detail, self.principal, collection_name, container_name, ref, self.arch_argument())
-        )
+        await self.write_catalogue(image_detail, collection_name, container_name, ref, self.arch_argument())
 
     async def delete(self, collection_name: str, container_name: str, ref: str) -> None:
         await self.write_db(
@@ -285,7 +295,7 @@ def put_tag(
 
 class TagsHandler(ApiHandler):
     async def get(self, collection_name: str, container_name: str) -> None:
-        self.write_json(await self.read_db(tag_list, self.principal, collection_name, container_name))
+        await self.write_catalogue(tag_list, collection_name, container_name)
 
 
 class TagHandler(ApiHandler):

@@ -1,0 +1,73 @@
+"""The answers of the catalogue's hot reads, remembered while nothing in the catalogue has changed.
+
+Listing collections and reading a container are most of what clients and pages ask, and most asks repeat one
+made a moment ago. Each process keeps the JSON it answered, per request and per kind of caller (the same
+person with the same scope and credential kind sees the same answer), for as long as the catalogue generation
+says nothing it was built from can have changed (``generation_cache`` has the rule). Database triggers
+(migration 0009) bump the generation in the same transaction as any change to the catalogue's tables: users,
+collections and their usage, members and stars, containers, images, labels and tags, teams and their members.
+So an answer is never older than its process's last write, and never more than one bookkeeping interval older
+than another process's. A caller that must see another process's change at once sends
+``Cache-Control: no-cache``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Concatenate, ParamSpec
+
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from .access import Principal
+from .generation_cache import GenerationCache
+from .orm import (
+    Collection,
+    CollectionMember,
+    CollectionUsage,
+    Container,
+    Image,
+    ImageLabel,
+    Star,
+    Tag,
+    Team,
+    TeamMember,
+    User,
+)
+
+P = ParamSpec("P")
+CATALOGUE = "catalogue"
+WATCHED = (
+    User,
+    Collection,
+    CollectionUsage,
+    CollectionMember,
+    Container,
+    Image,
+    ImageLabel,
+    Tag,
+    Star,
+    Team,
+    TeamMember,
+)
+DEFAULT_CAPACITY = 64 << 20  # bytes of JSON
+LARGEST = 1 << 20  # bytes: a larger answer is read each time
+
+
+def catalogue_cache(max_age: float, capacity: int = DEFAULT_CAPACITY) -> GenerationCache:
+    """An empty cache of at most ``capacity`` bytes of answers, each used while the generation was confirmed
+    within ``max_age`` seconds."""
+    return GenerationCache(CATALOGUE, WATCHED, max_age=max_age, capacity=capacity, weigh=len, largest=LARGEST)
+
+
+def read_answer(
+    session: Session,
+    cache: GenerationCache,
+    work: Callable[Concatenate[Session, Principal, P], BaseModel],
+    principal: Principal,
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> tuple[int, bytes]:
+    """``work``'s answer as JSON, with the generation read before it (so the answer is at least that new)."""
+    generation = cache.read_generation(session)
+    return generation, work(session, principal, *args, **kwargs).model_dump_json().encode()
