@@ -13,8 +13,9 @@ than another process's. A caller that must see another process's change at once 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from typing import Concatenate, ParamSpec
+from typing import Any, Concatenate, ParamSpec
 
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
@@ -63,11 +64,18 @@ def catalogue_cache(max_age: float, capacity: int = DEFAULT_CAPACITY) -> Generat
 def read_answer(
     session: Session,
     cache: GenerationCache,
-    work: Callable[Concatenate[Session, Principal, P], BaseModel],
+    work: Callable[Concatenate[Session, Principal, P], Any],
     principal: Principal,
     *args: P.args,
     **kwargs: P.kwargs,
 ) -> tuple[int, bytes]:
     """``work``'s answer as JSON, with the generation read before it (so the answer is at least that new)."""
     generation = cache.read_generation(session)
-    return generation, work(session, principal, *args, **kwargs).model_dump_json().encode()
+    return generation, encoded(work(session, principal, *args, **kwargs))
+
+
+def encoded(answer: Any) -> bytes:
+    """A model by its own serialiser, a JSON value as ``BaseHandler.write_json`` writes it."""
+    if isinstance(answer, BaseModel):
+        return answer.model_dump_json().encode()
+    return json.dumps(answer, default=str).encode()

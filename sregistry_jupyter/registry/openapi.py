@@ -68,6 +68,11 @@ see answer exactly like things that do not exist (404). A token's scope (`read`,
 it may do; each operation's `x-token-scope` is the weakest scope that may perform it.
 
 **Errors** are JSON objects `{"code": ..., "message": ...}` with the HTTP status; `code` is stable.
+
+**Freshness.** Where several registry processes serve one database, a read of collections, containers, tags
+or images may be answered from what the receiving process read a moment ago: never older than a change made
+through that process, at most about a second older than one made through another. Send
+`Cache-Control: no-cache` to have it read afresh.
 """
 
 

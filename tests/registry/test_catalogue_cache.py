@@ -64,7 +64,13 @@ def test_answers_are_kept_by_weight_and_one_too_large_is_not_kept():
 def test_a_warm_list_or_get_runs_no_statement(registry):
     alice = registry.client(registry.add_user("alice"))
     assert push(alice, b"image bytes").status_code == 201
-    for path in (LIST, f"{LIST}?q=la&sort=-updated", f"{API}/collections/lab", CONTAINER, f"{CONTAINER}/tags"):
+    repeated = (
+        *(LIST, f"{LIST}?q=la&sort=-updated", f"{API}/collections/lab", CONTAINER, f"{CONTAINER}/tags"),
+        f"{CONTAINER}/images/latest",
+        *("/api/collections", "/api/collection/lab", "/api/container/search/name/tool", "/api/labels/search"),
+        "/v1/search?value=tool",
+    )
+    for path in repeated:
         first = alice.get(path)
         assert first.status_code == 200, path
         with statements(registry.context.engine) as seen:

@@ -7,8 +7,6 @@ Answers are those models, rendered by their own serialiser. The paths are in ``n
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -17,7 +15,6 @@ from sqlalchemy.orm import Session
 from ... import models
 from ...models import rules
 from ..access import Action, Principal, may_manage_tokens, token_management_refusal
-from ..catalogue_cache import read_answer
 from ..errors import Forbidden, InvalidInput, NotFound
 from ..names import row_id
 from ..orm import User
@@ -89,22 +86,6 @@ class ApiHandler(BaseHandler):
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
         self.finish(value.model_dump_json())
-
-    async def write_catalogue(self, work: Callable[..., BaseModel], *args: Any) -> None:
-        """Answer ``work(session, principal, *args)``, a read of the catalogue, from the catalogue cache when
-        the same caller asked the same a moment ago and nothing has changed since (``catalogue_cache``)."""
-        cache = self.registry.catalogue
-        principal = self.principal
-        key = (work, args, principal.user, principal.scope, principal.via)
-        fresh = "no-cache" in self.request.headers.get("Cache-Control", "")
-        body = None if fresh else cache.lookup(key)
-        if body is None:
-            started = time.monotonic()
-            generation, body = await self.read_db(read_answer, cache, work, principal, *args)
-            cache.observe(generation, started)
-            cache.remember(key, body, generation)
-        self.set_header("Content-Type", "application/json")
-        self.finish(body)
 
     def error_body(self, status: int, code: str, message: str) -> dict[str, Any]:
         return models.ErrorBody.model_construct(code=code, message=message).model_dump()

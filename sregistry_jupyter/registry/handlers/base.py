@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -16,6 +17,7 @@ from tornado import web
 from .. import credentials, logs
 from ..access import ANONYMOUS, Principal
 from ..auth import sessions
+from ..catalogue_cache import read_answer
 from ..context import Registry
 from ..errors import CredentialRequired, Forbidden, InvalidInput, RegistryError, TooLarge, Unauthorized
 from ..services.images import Pull
@@ -193,6 +195,23 @@ class BaseHandler(web.RequestHandler):
     @property
     def remote_addr(self) -> str:
         return self.request.remote_ip or ""
+
+    async def write_catalogue(self, work: Callable[..., Any], *args: Any) -> None:
+        """Answer ``work(session, principal, *args)``, a read of the catalogue (a model or a JSON value), from
+        the catalogue cache when the same caller asked the same a moment ago and nothing has changed since
+        (``catalogue_cache``). ``args`` must be all the answer depends on besides the caller."""
+        cache = self.registry.catalogue
+        principal = self.principal
+        key = (work, args, principal.user, principal.scope, principal.via)
+        fresh = "no-cache" in self.request.headers.get("Cache-Control", "")
+        body = None if fresh else cache.lookup(key)
+        if body is None:
+            started = time.monotonic()
+            generation, body = await self.read_db(read_answer, cache, work, principal, *args)
+            cache.observe(generation, started)
+            cache.remember(key, body, generation)
+        self.set_header("Content-Type", "application/json")
+        self.finish(body)
 
     def write_json(self, value: Any, status: int = 200) -> None:
         self.set_status(status)

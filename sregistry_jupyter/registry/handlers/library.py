@@ -707,17 +707,21 @@ class SearchHandler(LibraryHandler):
             raise InvalidInput("search needs ?value=")
         arch = self.get_query_argument("arch", None) or None
         signed = self.get_query_argument("signed", None)
-        self.data(await self.read_db(search, self.principal, value, arch, signed))
+        await self.write_catalogue(search, value, arch, signed)
 
 
-def search(session: Session, principal: Principal, value: str, arch: str | None, signed: str | None) -> dict[str, list]:
+def search(
+    session: Session, principal: Principal, value: str, arch: str | None, signed: str | None
+) -> dict[str, dict[str, list]]:
     """Entities are not listed; collections, containers and images only where the caller may see them."""
     found = search_service.library_search(session, principal, value, arch, signed)
     return {
-        "entity": [],
-        "collection": [collection_json(c) for c in found.collections],
-        "container": [container_json(c) for c in found.containers],
-        "image": [image_json(i) for i in found.images],
+        "data": {
+            "entity": [],
+            "collection": [collection_json(c) for c in found.collections],
+            "container": [container_json(c) for c in found.containers],
+            "image": [image_json(i) for i in found.images],
+        }
     }
 
 

@@ -257,22 +257,22 @@ class IdentityHandler(ShubHandler):
 
 class CollectionsHandler(ShubHandler):
     async def get(self) -> None:
-        self.write_json(await self.read_db(collection_listing, self.principal, self.base_url()))
+        await self.write_catalogue(collection_listing, self.base_url())
 
 
 class CollectionHandler(ShubHandler):
     async def get(self, name: str) -> None:
-        self.write_json(await self.read_db(collection_detail, self.principal, name, self.base_url()))
+        await self.write_catalogue(collection_detail, name, self.base_url())
 
 
 class ContainerSearchHandler(ShubHandler):
     async def get(self, collection: str | None, name: str, tag: str | None) -> None:
-        self.write_json(await self.read_db(container_search, self.principal, self.base_url(), collection, name, tag))
+        await self.write_catalogue(container_search, self.base_url(), collection, name, tag)
 
 
 class LabelSearchHandler(ShubHandler):
     async def get(self, key: str | None, value: str | None) -> None:
-        self.write_json(await self.read_db(label_search, self.principal, key, value))
+        await self.write_catalogue(label_search, key, value)
 
 
 class ContainerHandler(ShubHandler):
