@@ -4,9 +4,10 @@ a Tornado hello-world handler in the same venv, run beside it and driven by the 
 For each database (SQLite, PostgreSQL) and size (100,000 and 1,000,000 images by default) the registry is
 seeded in bulk (``seed.py``), started as users start it (``sregistry-jupyter serve``, default limits counted
 but with a budget the load cannot exhaust), and each request is driven at ``--connections`` for ``--seconds``.
-Every line prints req/s, p50, p99 and the ratio of req/s to hello-world's. Finally two ``serve`` processes
-sharing one port (``--RegistryApp.reuse_port``) are measured against one, on PostgreSQL. Any non-2xx answer
-makes the run fail: a fast error is not a result.
+Every line prints req/s, p50, p99, the ratio of req/s to hello-world's, and the serving process's CPU time per
+request beside hello-world's (which the machine's other load distorts far less than rates and latencies).
+Finally two ``serve`` processes sharing one port (``--RegistryApp.reuse_port``) are measured against one, on
+PostgreSQL. Any non-2xx answer makes the run fail: a fast error is not a result.
 
     python bench/metadata.py [--images 100000,1000000] [--databases sqlite,postgresql] [--seconds 10]
 """
@@ -57,6 +58,16 @@ class Figures:
     p50: float
     p99: float
     timeouts: int = 0
+    cpu: float = 0.0  # seconds of the serving processes' CPU per request
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """The user and system CPU time the processes have used so far (``/proc/PID/stat``, fields 14 and 15)."""
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -77,15 +88,20 @@ def seconds_of(value: str) -> float:
     return float(number) * UNITS[unit]
 
 
-def wrk(url: str, seconds: int, connections: int, token: str | None = None, fresh: bool = False) -> Figures:
-    """req/s, p50 and p99 of ``GET url`` under wrk; BenchFailure if any answer was not 2xx. ``fresh`` asks
-    for an answer read from the database, not from the catalogue cache."""
+def wrk(
+    url: str, seconds: int, connections: int, pids: Sequence[int], token: str | None = None, fresh: bool = False
+) -> Figures:
+    """req/s, p50 and p99 of ``GET url`` under wrk, and the CPU per request of the processes ``pids`` that serve
+    it; BenchFailure if any answer was not 2xx. ``fresh`` asks for an answer read from the database, not from
+    the catalogue cache."""
     command = [WRK, "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
     if token:
         command += ["-H", f"Authorization: Bearer {token}"]
     if fresh:
         command += ["-H", "Cache-Control: no-cache"]
+    cpu_before = cpu_seconds(pids)
     result = subprocess.run([*command, url], capture_output=True, text=True)
+    cpu = cpu_seconds(pids) - cpu_before
     out = result.stdout
     if result.returncode or "Non-2xx" in out or re.search(r"connect [1-9]|read [1-9]|write [1-9]", out):
         raise BenchFailure(f"wrk {url}: errors\n{out}{result.stderr}")
@@ -93,25 +109,28 @@ def wrk(url: str, seconds: int, connections: int, token: str | None = None, fres
     p50 = seconds_of(re.search(r"\s50%\s+(\S+)", out).group(1))
     p99 = seconds_of(re.search(r"\s99%\s+(\S+)", out).group(1))
     timeouts = re.search(r"timeout (\d+)", out)
-    return Figures(rate, p50, p99, int(timeouts.group(1)) if timeouts else 0)
+    served = int(re.search(r"(\d+) requests in", out).group(1))
+    return Figures(rate, p50, p99, int(timeouts.group(1)) if timeouts else 0, cpu / max(served, 1))
 
 
 @contextlib.contextmanager
-def started(command: list[str], log: Path, marker: str, env: dict[str, str] | None = None) -> Iterator[None]:
+def started(command: list[str], log: Path, marker: str, env: dict[str, str] | None = None) -> Iterator[int]:
+    """Run ``command`` until the context ends, once its log shows ``marker``; yields its PID."""
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
         wait_for_line(process, log, marker)
-        yield
+        yield process.pid
     finally:
         stop(process)
 
 
 @contextlib.contextmanager
-def hello_world(work: Path) -> Iterator[str]:
+def hello_world(work: Path) -> Iterator[tuple[str, int]]:
+    """The URL and PID of a hello-world server."""
     port = free_port()
-    with started([sys.executable, "-c", HELLO, str(port)], work / "hello.log", "hello is running"):
-        yield f"http://127.0.0.1:{port}/"
+    with started([sys.executable, "-c", HELLO, str(port)], work / "hello.log", "hello is running") as pid:
+        yield f"http://127.0.0.1:{port}/", pid
 
 
 @contextlib.contextmanager
@@ -154,16 +173,18 @@ def prepare(work: Path, url: str, images: int) -> tuple[str, Seeded]:
 
 
 @contextlib.contextmanager
-def registries(work: Path, count: int, port: int) -> Iterator[str]:
-    """``count`` serve processes sharing ``port``; yields their URL."""
+def registries(work: Path, count: int, port: int) -> Iterator[tuple[str, list[int]]]:
+    """``count`` serve processes sharing ``port``; yields their URL and PIDs."""
     options = ["--data-dir", str(work / "data"), f"--RegistryApp.rate_limit={RATE_BUDGET}", "--ip", "127.0.0.1"]
     options.append("--RegistryApp.max_connections_per_address=0")  # every wrk connection has one address
     options += ["--port", str(port)] + (["--RegistryApp.reuse_port=True"] if count > 1 else [])
     with contextlib.ExitStack() as stack:
-        for number in range(count):
-            log = work / f"registry-{number}.log"
-            stack.enter_context(started([SREGISTRY, "serve", *options], log, "is running at"))
-        yield f"http://127.0.0.1:{port}"
+        command = [SREGISTRY, "serve", *options]
+        pids = [
+            stack.enter_context(started(command, work / f"registry-{number}.log", "is running at"))
+            for number in range(count)
+        ]
+        yield f"http://127.0.0.1:{port}", pids
 
 
 def line(name: str, figures: Figures, hello: Figures, p99_target: float) -> str:
@@ -175,7 +196,8 @@ def line(name: str, figures: Figures, hello: Figures, p99_target: float) -> str:
     checks.append(f"p99 {'PASS' if met else 'MISS'} (< {p99_target * 1000:.0f} ms)")
     return (
         f"  {name:<30} {figures.rate:8.0f} req/s  p50 {figures.p50 * 1000:7.1f} ms  p99 {figures.p99 * 1000:7.1f} ms"
-        f"  {ratio:6.3f}x hello   {', '.join(checks)}"
+        f"  {ratio:6.3f}x hello  CPU {figures.cpu * 1e6:6.0f} us/req ({hello.cpu / figures.cpu:5.3f}x hello's)"
+        f"   {', '.join(checks)}"
         + (f"  ({figures.timeouts} timed out)" if figures.timeouts else "")
     )
 
@@ -208,20 +230,21 @@ def bench_case(work: Path, kind: str, images: int, args: argparse.Namespace, pro
         print(
             f"{kind}, {images:,} images (hello-world beside each request; load {load:.1f} on {os.cpu_count()} cores):"
         )
-        with hello_world(work) as hello_url:
+        with hello_world(work) as (hello_url, hello_pid):
             port = free_port()
-            with registries(work, 1, port) as base:
+            with registries(work, 1, port) as (base, pids):
                 for name, path, target in requests(seeded):
                     connections = args.connections if target == LIST_P99 else args.search_connections
-                    hello = wrk(hello_url, args.seconds, connections)
-                    figures = wrk(base + path, args.seconds, connections, token, fresh=name.endswith(FRESH))
+                    hello = wrk(hello_url, args.seconds, connections, [hello_pid])
+                    fresh = name.endswith(FRESH)
+                    figures = wrk(base + path, args.seconds, connections, pids, token, fresh=fresh)
                     print(line(f"{name} -c{connections}", figures, hello, target), flush=True)
             if processes:
                 path = {name: path for name, path, _ in requests(seeded)}["collection list"]
-                with registries(work, 1, port) as base:
-                    one = wrk(base + path, args.seconds, args.connections, token)
-                with registries(work, 2, port) as base:
-                    two = wrk(base + path, args.seconds, args.connections, token)
+                with registries(work, 1, port) as (base, pids):
+                    one = wrk(base + path, args.seconds, args.connections, pids, token)
+                with registries(work, 2, port) as (base, pids):
+                    two = wrk(base + path, args.seconds, args.connections, pids, token)
                 ratio = two.rate / one.rate
                 verdict = "PASS" if ratio >= PROCESSES_RATIO else "MISS"
                 print(
