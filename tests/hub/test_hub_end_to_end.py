@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import secrets
 import subprocess
 import sys
 import time
@@ -22,85 +20,77 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
 from tests.conftest import free_port, run_cli, start_process, terminate, wait_until_serving
 from tests.gotools import build_go_program, make_sif
-from tests.registry.test_jupyterhub import AUTHENTICATOR, SERVER_CONFIG, STARTUP_SECONDS, stop
+from tests.hub_support import ACCESS_SCOPE, AUTHENTICATOR, Hub, HubAddresses, follow, running_hub
 
-SITE_CONFIG = """\
-c = get_config()
-load_subconfig({server_config!r})
-access = "access:services!service=sregistry"
+
+def authentication(issuer: str, public_url: str) -> str:
+    """oauthenticator against the provider at ``issuer``, and the registry for the group ``lab`` only."""
+    return f"""\
 c.JupyterHub.authenticator_class = "oauthenticator.generic.GenericOAuthenticator"
 c.GenericOAuthenticator.client_id = "jupyterhub"
 c.GenericOAuthenticator.client_secret = "hub-oidc-secret"
 c.GenericOAuthenticator.authorize_url = {issuer!r} + "/oauth2/authorize"
 c.GenericOAuthenticator.token_url = {issuer!r} + "/oauth2/token"
 c.GenericOAuthenticator.userdata_url = {issuer!r} + "/userinfo"
-c.GenericOAuthenticator.oauth_callback_url = {public!r} + "/hub/oauth_callback"
+c.GenericOAuthenticator.oauth_callback_url = {public_url!r} + "/hub/oauth_callback"
 c.GenericOAuthenticator.scope = ["openid"]
 c.GenericOAuthenticator.username_claim = "sub"
 c.GenericOAuthenticator.allow_all = True
-c.JupyterHub.spawner_class = "simple"
-c.SimpleLocalProcessSpawner.home_dir_template = {home!r} + "/{{username}}"
-c.Spawner.cmd = [{singleuser!r}]
-c.Spawner.args = ["--allow-root"]
 # The registry is for the lab's group only, as server/README.md suggests for a site that restricts it.
 for role in c.JupyterHub.load_roles:
     if role["name"] == "user":
-        role["scopes"] = [s for s in role["scopes"] if s != access]
-c.JupyterHub.load_roles.append({{"name": "registry-users", "scopes": [access], "groups": ["lab"]}})
+        role["scopes"] = [s for s in role["scopes"] if s != {ACCESS_SCOPE!r}]
+c.JupyterHub.load_roles.append({{"name": "registry-users", "scopes": [{ACCESS_SCOPE!r}], "groups": ["lab"]}})
 c.JupyterHub.load_groups = {{"lab": {{"users": ["alice", "bob"]}}}}
-c.JupyterHub.services.append({{"name": "tester", "api_token": {tester_token!r}}})
-c.JupyterHub.load_roles.append(
-    {{"name": "tester", "scopes": ["admin:users", "admin:servers", "tokens", "access:servers"],
-     "services": ["tester"]}}
-)
 """
 
 
 @dataclass
 class Site:
-    public_url: str
+    hub: Hub
     issuer: str
-    api: httpx.Client
-    registry_url: str
-    home: Path
     registry_args: list[str]
+
+    @property
+    def public_url(self) -> str:
+        return self.hub.public_url
+
+    @property
+    def registry_url(self) -> str:
+        return self.hub.registry_url
+
+    @property
+    def home(self) -> Path:
+        return self.hub.home
 
     def sign_in(self, name: str) -> httpx.Client:
         """A browser that signed in to the hub at the identity provider as ``name``."""
         browser = httpx.Client(timeout=30, follow_redirects=False)
-        response = browser.get(f"{self.public_url}/hub/oauth_login")
-        for _ in range(10):
-            assert response.is_redirect, f"{response.status_code} {response.url}: {response.text[:300]}"
-            target = response.url.join(response.headers["Location"])
-            if str(target).startswith(f"{self.issuer}/oauth2/authorize"):
-                response = httpx.post(target, data={"sub": name}, timeout=30)  # the provider's sign-in form
-                continue
-            if target.path.startswith(("/hub/spawn", "/user/")) or target.path in ("/hub/", "/hub/home"):
-                return browser
-            response = browser.get(target)
-        raise AssertionError("the sign-in did not finish")
+
+        def signed_in(url: httpx.URL) -> bool:
+            return url.path.startswith(("/hub/spawn", "/user/")) or url.path in ("/hub/", "/hub/home")
+
+        def at_provider(url: httpx.URL) -> bool:
+            return str(url).startswith(f"{self.issuer}/oauth2/authorize") or signed_in(url)
+
+        target = follow(browser, browser.get(f"{self.public_url}/hub/oauth_login"), at_provider)
+        if not signed_in(target):
+            response = httpx.post(target, data={"sub": name}, timeout=30)  # the provider's sign-in form
+            follow(browser, response, signed_in)
+        return browser
 
     def start_server(self, name: str) -> None:
-        assert self.api.post(f"/users/{name}/server").status_code in (201, 202)
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while time.monotonic() < deadline:
-            if self.api.get(f"/users/{name}").json()["servers"].get("", {}).get("ready"):
-                return
-            time.sleep(0.2)
-        raise AssertionError(f"{name}'s server did not start")
+        self.hub.start_server(name)
 
     def server_token(self, name: str) -> str:
         """A token for driving ``name``'s server as the Lab panel would (not a registry credential)."""
-        response = self.api.post(f"/users/{name}/tokens", json={"scopes": [f"access:servers!user={name}"]})
-        assert response.status_code == 201, response.text
-        return response.json()["token"]
+        return self.hub.token(name, [f"access:servers!user={name}"])
 
 
 @pytest.fixture(scope="module")
@@ -120,79 +110,30 @@ def issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory, proxy_command: Path, issuer: str) -> Iterator[Site]:
+def site(tmp_path_factory: pytest.TempPathFactory, issuer: str) -> Iterator[Site]:
     state = tmp_path_factory.mktemp("site")
-    public, proxy_api, internal = (f"http://127.0.0.1:{free_port()}" for _ in range(3))
-    registry_url = f"http://127.0.0.1:{free_port()}"
-    service_token, tester_token = secrets.token_hex(32), secrets.token_hex(32)
-    config = state / "site_config.py"
-    config.write_text(
-        SITE_CONFIG.format(
-            server_config=str(SERVER_CONFIG),
-            issuer=issuer,
-            public=public,
-            home=str(state / "home"),
-            singleuser=str(Path(sys.executable).parent / "jupyterhub-singleuser"),
-            tester_token=tester_token,
-        )
-    )
-    hub_env = {
-        **os.environ,
-        "SREGISTRY_URL": registry_url,
-        "SREGISTRY_HUB_API_TOKEN": service_token,
-        "SREGISTRY_HUB_BIND_URL": public,
-        "SREGISTRY_HUB_INTERNAL_URL": internal,
-        "SREGISTRY_HUB_PROXY_API_URL": proxy_api,
-        "SREGISTRY_HUB_PROXY_COMMAND": str(proxy_command),
-        "SREGISTRY_HUB_STATE_DIR": str(state),
-    }
-    for name in ("SREGISTRY_TOKEN", "JUPYTERHUB_API_TOKEN"):
-        hub_env.pop(name, None)
+    addresses = HubAddresses()
     data = ["--data-dir", str(state / "registry"), "--db-url", f"sqlite:///{state / 'registry.db'}"]
-    registry_env = {
-        "JUPYTERHUB_API_URL": f"{internal}/hub/api",
-        "JUPYTERHUB_API_TOKEN": service_token,
-        "JUPYTERHUB_PUBLIC_HUB_URL": f"{public}/hub/",
-        "JUPYTERHUB_SERVICE_NAME": "sregistry",
-        "JUPYTERHUB_CLIENT_ID": "service-sregistry",
-        "JUPYTERHUB_OAUTH_CALLBACK_URL": "",
-    }
-    log = state / "jupyterhub.log"
-    with log.open("w") as output:
-        hub = subprocess.Popen(
-            [sys.executable, "-m", "jupyterhub", "-f", str(config)],
-            cwd=state,
-            env=hub_env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    api = httpx.Client(base_url=f"{internal}/hub/api", headers={"Authorization": f"token {tester_token}"}, timeout=30)
-    registry = proxy = None
+    registry = start_process(
+        "--port",
+        addresses.registry_url.rsplit(":", 1)[1],
+        *data,
+        f"--RegistryApp.authenticator_class={AUTHENTICATOR}",
+        f"--RegistryApp.public_url={addresses.registry_url}",
+        "--RegistryApp.terms_of_service=",
+        env=addresses.registry_env,
+    )
+    scopes = ["admin:users", "admin:servers", "tokens", "access:servers"]
     try:
-        registry = start_process(
-            "--port",
-            registry_url.rsplit(":", 1)[1],
-            *data,
-            f"--RegistryApp.authenticator_class={AUTHENTICATOR}",
-            f"--RegistryApp.public_url={registry_url}",
-            "--RegistryApp.terms_of_service=",
-            env=registry_env,
-        )
-        wait_until_serving(hub, f"{internal}/hub/api", log, "JupyterHub", STARTUP_SECONDS)
-        proxy = psutil.Process(int((state / "jupyterhub-proxy.pid").read_text()))
-        yield Site(public, issuer, api, registry_url, state / "home", data)
+        with running_hub(state, addresses, authentication(issuer, addresses.public_url), scopes) as hub:
+            try:
+                yield Site(hub, issuer, data)
+            finally:
+                if hub.process.poll() is None:
+                    for name in ("alice", "carol"):
+                        hub.api.delete(f"/users/{name}/server")
     finally:
-        try:
-            if hub.poll() is None:
-                for name in ("alice", "carol"):
-                    api.delete(f"/users/{name}/server")
-        finally:
-            api.close()
-            terminate(hub, 30)
-            if proxy is not None:
-                stop(proxy)
-            if registry is not None:
-                registry.stop()
+        registry.stop()
 
 
 async def run_in_kernel(server: str, token: str, code: str) -> str:

@@ -8,15 +8,12 @@ HubAuthenticator, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import os
 import re
-import secrets
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -28,152 +25,26 @@ from sqlalchemy import create_engine, select, update
 from sregistry_jupyter.registry.auth.jupyterhub import HubAuthenticator
 from sregistry_jupyter.registry.db import normalise_url
 from sregistry_jupyter.registry.orm import User, utcnow
-from tests.conftest import free_port, terminate, wait_until_serving
+from tests.hub_support import ACCESS_SCOPE, AUTHENTICATOR, Hub, HubAddresses, follow, running_hub, stop
 
-REPO = Path(__file__).resolve().parents[2]
-SERVER_CONFIG = REPO / "server" / "jupyterhub_config.py"
-NPM_PREFIX = REPO / ".cache" / "npm"
-PROXY = NPM_PREFIX / "node_modules" / ".bin" / "configurable-http-proxy"
-AUTHENTICATOR = "sregistry_jupyter.registry.auth.jupyterhub.HubAuthenticator"
-ACCESS_SCOPE = "access:services!service=sregistry"
 USER_PASSWORD = "hub-user-password"
 ADMIN_PASSWORD = "hub-admin-password-long-enough-for-the-hub"
-STARTUP_SECONDS = 60
 
-TEST_SITE_CONFIG = """\
-c = get_config()
-load_subconfig({server_config!r})
+AUTHENTICATION = f"""\
 c.JupyterHub.authenticator_class = "shared-password"
-c.SharedPasswordAuthenticator.user_password = {user_password!r}
-c.SharedPasswordAuthenticator.admin_password = {admin_password!r}
+c.SharedPasswordAuthenticator.user_password = {USER_PASSWORD!r}
+c.SharedPasswordAuthenticator.admin_password = {ADMIN_PASSWORD!r}
 c.Authenticator.admin_users = {{"alice"}}
 c.Authenticator.allow_all = True
-c.JupyterHub.spawner_class = "simple"
-c.SimpleLocalProcessSpawner.home_dir_template = {home!r} + "/{{username}}"
-c.Spawner.cmd = [{singleuser!r}]
-c.Spawner.args = ["--allow-root"]
-c.JupyterHub.services.append({{"name": "tester", "api_token": {tester_token!r}}})
-c.JupyterHub.load_roles.append(
-    {{"name": "tester", "scopes": ["admin:users", "admin:servers", "tokens"], "services": ["tester"]}}
-)
 """
 
 
-@dataclass
-class Hub:
-    """A running hub, the registry URL it knows, and the environment that registry runs with."""
-
-    public_url: str
-    api: httpx.Client
-    registry_url: str
-    registry_env: dict[str, str]
-
-    def ensure_user(self, name: str) -> None:
-        response = self.api.post(f"/users/{name}")
-        assert response.status_code in (201, 409), response.text
-
-    def token(self, name: str, scopes: list[str]) -> str:
-        response = self.api.post(f"/users/{name}/tokens", json={"scopes": scopes, "expires_in": 600})
-        assert response.status_code == 201, response.text
-        return response.json()["token"]
-
-
-@pytest.fixture(scope="session")
-def proxy_command() -> Path:
-    """configurable-http-proxy from the npm registry, installed once into the repository's cache."""
-    if not PROXY.exists():
-        subprocess.run(
-            [
-                "npm",
-                "install",
-                "--prefix",
-                str(NPM_PREFIX),
-                "--no-save",
-                "--no-package-lock",
-                "--no-audit",
-                "--no-fund",
-                "configurable-http-proxy@5",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-    return PROXY
-
-
-def stop(process: psutil.Process) -> None:
-    """Stop a process the hub started, if the hub's own shutdown left it running.
-
-    psutil checks that the PID still names the process it was made for, so a PID reused since is safe.
-    """
-    try:
-        process.terminate()
-        process.wait(5)
-    except psutil.NoSuchProcess:
-        pass
-    except psutil.TimeoutExpired:
-        process.kill()
-
-
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory, proxy_command: Path) -> Iterator[Hub]:
-    state = tmp_path_factory.mktemp("hub")
-    public, proxy_api, internal = (f"http://127.0.0.1:{free_port()}" for _ in range(3))
-    registry_url = f"http://127.0.0.1:{free_port()}"
-    service_token, tester_token = secrets.token_hex(32), secrets.token_hex(32)
-    config = state / "test_site_config.py"
-    config.write_text(
-        TEST_SITE_CONFIG.format(
-            server_config=str(SERVER_CONFIG),
-            user_password=USER_PASSWORD,
-            admin_password=ADMIN_PASSWORD,
-            home=str(state / "home"),
-            singleuser=str(Path(sys.executable).parent / "jupyterhub-singleuser"),
-            tester_token=tester_token,
-        )
-    )
-    env = {
-        **os.environ,
-        "SREGISTRY_URL": registry_url,
-        "SREGISTRY_HUB_API_TOKEN": service_token,
-        "SREGISTRY_HUB_BIND_URL": public,
-        "SREGISTRY_HUB_INTERNAL_URL": internal,
-        "SREGISTRY_HUB_PROXY_API_URL": proxy_api,
-        "SREGISTRY_HUB_PROXY_COMMAND": str(proxy_command),
-        "SREGISTRY_HUB_STATE_DIR": str(state),
-    }
-    log = state / "jupyterhub.log"
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "jupyterhub", "-f", str(config)],
-            cwd=state,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    api = httpx.Client(base_url=f"{internal}/hub/api", headers={"Authorization": f"token {tester_token}"}, timeout=30)
-    proxy = None
-    try:
-        wait_until_serving(process, f"{internal}/hub/api", log, "JupyterHub", STARTUP_SECONDS)
-        proxy = psutil.Process(int((state / "jupyterhub-proxy.pid").read_text()))
-        yield Hub(
-            public_url=public,
-            api=api,
-            registry_url=registry_url,
-            registry_env={
-                "JUPYTERHUB_API_URL": f"{internal}/hub/api",
-                "JUPYTERHUB_API_TOKEN": service_token,
-                "JUPYTERHUB_PUBLIC_HUB_URL": f"{public}/hub/",
-                "JUPYTERHUB_SERVICE_NAME": "sregistry",
-                "JUPYTERHUB_CLIENT_ID": "service-sregistry",
-                "JUPYTERHUB_OAUTH_CALLBACK_URL": "",
-            },
-        )
-    finally:
-        api.close()
-        terminate(process, 30)
-        if proxy is not None:
-            stop(proxy)
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    addresses = HubAddresses()
+    scopes = ["admin:users", "admin:servers", "tokens"]
+    with running_hub(tmp_path_factory.mktemp("hub"), addresses, AUTHENTICATION, scopes) as hub:
+        yield hub
 
 
 @pytest.fixture
@@ -215,17 +86,6 @@ def accept_terms(db_url: str, name: str) -> None:
             connection.execute(update(User).where(User.name == name).values(terms_accepted_at=utcnow()))
     finally:
         engine.dispose()
-
-
-def follow(client: httpx.Client, response: httpx.Response, stop: Callable[[httpx.URL], bool]) -> httpx.URL:
-    """Follow redirects as a browser would, until the next one points where ``stop`` says; its URL."""
-    for _ in range(10):
-        assert response.is_redirect, f"{response.status_code} from {response.url}: {response.text[:500]}"
-        target = response.url.join(response.headers["Location"])
-        if stop(target):
-            return target
-        response = client.get(target)
-    raise AssertionError("too many redirects")
 
 
 def hub_callback(browser: httpx.Client, hub: Hub, username: str, password: str) -> httpx.URL:
@@ -270,8 +130,8 @@ def test_browser_signs_in_through_the_hub(hub: Hub, start_registry: Callable, db
 def test_hub_tokens_need_the_service_scope(hub: Hub, start_registry: Callable, db_url: str) -> None:
     registry = start_registry("--RegistryApp.terms_of_service=")
     hub.ensure_user("bob")
-    without_scope = hub.token("bob", ["read:users:name!user=bob"])
-    with_scope = hub.token("bob", [ACCESS_SCOPE])
+    without_scope = hub.token("bob", ["read:users:name!user=bob"], expires_in=600)
+    with_scope = hub.token("bob", [ACCESS_SCOPE], expires_in=600)
     with httpx.Client(base_url=registry, timeout=30) as client:
         refused = client.get("/api/v1/user", headers={"Authorization": f"token {without_scope}"})
         assert refused.status_code == 403
@@ -293,13 +153,7 @@ def test_hub_tokens_need_the_service_scope(hub: Hub, start_registry: Callable, d
 def server_environment(hub: Hub) -> Iterator[dict[str, str]]:
     """Spawn alice's single-user server once, and read the environment the hub gave it."""
     hub.ensure_user("alice")
-    assert hub.api.post("/users/alice/server").status_code in (201, 202)
-    deadline = time.monotonic() + STARTUP_SECONDS
-    server: dict = {}
-    while time.monotonic() < deadline and not server.get("ready"):
-        time.sleep(0.2)
-        server = hub.api.get("/users/alice").json()["servers"].get("", {})
-    assert server.get("ready"), server
+    server = hub.start_server("alice")
     process = psutil.Process(server["state"]["pid"])
     try:
         yield process.environ()

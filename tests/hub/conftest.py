@@ -1,1 +1,0 @@
-from tests.registry.test_jupyterhub import proxy_command  # noqa: F401
