@@ -247,10 +247,12 @@ def bench_case(work: Path, kind: str, images: int, args: argparse.Namespace, pro
                     two = wrk(base + path, args.seconds, args.connections, pids, token)
                 ratio = two.rate / one.rate
                 verdict = "PASS" if ratio >= PROCESSES_RATIO else "MISS"
+                # Equal CPU per request in both runs means the processes share no bottleneck, so the rate is bound
+                # by the cores the machine has left (wrk runs beside them), not by the registry.
                 print(
                     f"  two processes vs one (collection list): {two.rate:.0f} vs {one.rate:.0f} req/s, "
-                    f"p99 {two.p99 * 1000:.1f} vs {one.p99 * 1000:.1f} ms: {ratio:.2f}x  {verdict} "
-                    f"(>= {PROCESSES_RATIO})",
+                    f"p99 {two.p99 * 1000:.1f} vs {one.p99 * 1000:.1f} ms, CPU {two.cpu * 1e6:.0f} vs "
+                    f"{one.cpu * 1e6:.0f} us/req: {ratio:.2f}x  {verdict} (>= {PROCESSES_RATIO})",
                     flush=True,
                 )
 

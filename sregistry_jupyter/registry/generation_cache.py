@@ -28,14 +28,15 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from sqlalchemy import ScalarSelect, event, select, text
+from sqlalchemy import ScalarSelect, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from .orm import Base, Generation, utcnow
 
 # PostgreSQL bumps the catalogue generation by deferred triggers, at commit; this runs them at once, inside
-# the committing transaction, so that the new number can be read there (see ``watch``).
-RUN_DEFERRED_TRIGGERS = text("SET CONSTRAINTS ALL IMMEDIATE")
+# the committing transaction, so that the new number can be read there (see ``watch``). It is sent on the
+# connection, beneath the session's events, so that it does not count as a change itself.
+RUN_DEFERRED_TRIGGERS = "SET CONSTRAINTS ALL IMMEDIATE"
 
 
 def generation_of(name: str) -> ScalarSelect[int]:
@@ -158,7 +159,7 @@ class GenerationCache:
             session.flush()
             if session.info.pop(self._changed, False):
                 if session.get_bind().dialect.name == "postgresql":
-                    session.execute(RUN_DEFERRED_TRIGGERS)
+                    session.connection().exec_driver_sql(RUN_DEFERRED_TRIGGERS)
                 read_at = time.monotonic()
                 session.info[self._seen] = (self.read_generation(session), read_at)
 
