@@ -13,8 +13,9 @@ than another process's. A caller that must see another process's change at once 
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any, Concatenate, ParamSpec
 
 from pydantic import BaseModel
@@ -79,3 +80,40 @@ def encoded(answer: Any) -> bytes:
     if isinstance(answer, BaseModel):
         return answer.model_dump_json().encode()
     return json.dumps(answer, default=str).encode()
+
+
+class ReadsInFlight:
+    """The catalogue reads running now, by key, so that requests that miss together make one read.
+
+    A popular answer, dropped by a change, would otherwise be read again by every request that arrives
+    before the first read ends (at -c10 on a search, ten reads queued behind each other). A request joins a
+    read only if no newer generation has been seen since that read began: one that follows a change made
+    here never receives an answer read before the change. Loop-thread only.
+    """
+
+    def __init__(self) -> None:
+        self._reads: dict[Hashable, tuple[int, asyncio.Future[bytes]]] = {}
+
+    def joinable(self, key: Hashable, generation: int | None) -> asyncio.Future[bytes] | None:
+        """The read of ``key`` that began at ``generation``, if one is running."""
+        running = self._reads.get(key)
+        if running is None or generation is None or running[0] != generation:
+            return None
+        return running[1]
+
+    def begin(self, key: Hashable, generation: int | None) -> asyncio.Future[bytes] | None:
+        """A future for others to join while this request reads ``key``; None if it cannot be shared."""
+        if generation is None or key in self._reads:
+            return None
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._reads[key] = (generation, future)
+        return future
+
+    def end(self, key: Hashable, future: asyncio.Future[bytes], body: bytes | None) -> None:
+        """The read is over: its joiners get ``body``, or read for themselves if it failed (None)."""
+        if self._reads.get(key, (None, None))[1] is future:
+            del self._reads[key]
+        if body is None:
+            future.cancel()
+        else:
+            future.set_result(body)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .access import DEFAULT_POLICY, Policy
 from .bookkeeping import FLUSH_INTERVAL, Bookkeeping
-from .catalogue_cache import catalogue_cache
+from .catalogue_cache import ReadsInFlight, catalogue_cache
 from .connections import ConnectionLimits
 from .credential_cache import credential_cache
 from .database import Database
@@ -75,6 +75,7 @@ class Registry:
     bookkeeping: Bookkeeping = field(init=False)
     credentials: GenerationCache = field(init=False)
     catalogue: GenerationCache = field(init=False)
+    catalogue_reads: ReadsInFlight = field(init=False, default_factory=ReadsInFlight)
     loop: asyncio.AbstractEventLoop | None = field(init=False, default=None)
     _generation_check: asyncio.Task[None] | None = field(init=False, default=None)
 

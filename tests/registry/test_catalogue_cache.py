@@ -9,15 +9,17 @@ per PostgreSQL transaction, however many rows it changes, at its commit, so that
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import create_engine, select, text, update
 from test_scale_queries import statements
 from test_transfer import push
 
 from sregistry_jupyter.registry import db
-from sregistry_jupyter.registry.catalogue_cache import CATALOGUE, catalogue_cache
+from sregistry_jupyter.registry.catalogue_cache import CATALOGUE, ReadsInFlight, catalogue_cache
 from sregistry_jupyter.registry.generation_cache import generation_of
 from sregistry_jupyter.registry.orm import ApiToken, Collection, Image, utcnow
 from tests.conftest import pg_database
@@ -122,6 +124,43 @@ def test_every_change_made_here_shows_in_the_next_answer(registry):
     assert alice.delete(f"{API}/collections/lab").status_code == 204
     assert alice.get(CONTAINER).status_code == 404
     assert names(bob.get(LIST)) == []
+
+
+def test_requests_that_miss_together_make_one_read(registry):
+    alice = registry.client(registry.add_user("alice"))
+    assert push(alice, b"image bytes").status_code == 201
+    assert alice.get("/version").status_code == 200  # the token is verified and the generation known
+    callers = [registry.client(alice.headers["Authorization"].split()[1]) for _ in range(10)]
+    start = threading.Barrier(len(callers))
+
+    def ask(client) -> bytes:
+        start.wait()
+        response = client.get(CONTAINER)
+        assert response.status_code == 200
+        return response.content
+
+    with statements(registry.context.engine) as seen, ThreadPoolExecutor(len(callers)) as pool:
+        answers = list(pool.map(ask, callers))
+    assert len(set(answers)) == 1
+    reads = [sql for _, sql in seen if "WHERE generations.name" in " ".join(sql.split()) and "api_tokens" not in sql]
+    assert len(reads) == 1, reads
+
+
+def test_a_read_is_joined_only_at_the_generation_it_began():
+    async def scenario() -> None:
+        reads = ReadsInFlight()
+        first = reads.begin("key", 5)
+        assert first is not None and reads.joinable("key", 5) is first
+        assert reads.joinable("key", 6) is None  # a change seen since: read afresh
+        assert reads.joinable("other", 5) is None and reads.begin("key", 5) is None
+        reads.end("key", first, b"answer")
+        assert await first == b"answer" and reads.joinable("key", 5) is None
+        failed = reads.begin("key", 6)
+        reads.end("key", failed, None)
+        assert failed.cancelled()  # its joiners read for themselves
+        assert reads.begin("key", None) is None  # no generation known yet: nothing shared
+
+    asyncio.run(scenario())
 
 
 def test_one_callers_answer_is_never_given_to_another(registry):

@@ -4,10 +4,11 @@ request bodies, and errors rendered in the surface's own envelope (never a stack
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import replace
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -200,18 +201,39 @@ class BaseHandler(web.RequestHandler):
         """Answer ``work(session, principal, *args)``, a read of the catalogue (a model or a JSON value), from
         the catalogue cache when the same caller asked the same a moment ago and nothing has changed since
         (``catalogue_cache``). ``args`` must be all the answer depends on besides the caller."""
-        cache = self.registry.catalogue
         principal = self.principal
         key = (work, args, principal.user, principal.scope, principal.via)
         fresh = "no-cache" in self.request.headers.get("Cache-Control", "")
-        body = None if fresh else cache.lookup(key)
+        body = None if fresh else self.registry.catalogue.lookup(key)
         if body is None:
-            started = time.monotonic()
-            generation, body = await self.read_db(read_answer, cache, work, principal, *args)
-            cache.observe(generation, started)
-            cache.remember(key, body, generation)
+            body = await self._read_catalogue(key, work, args, shared=not fresh)
         self.set_header("Content-Type", "application/json")
         self.finish(body)
+
+    async def _read_catalogue(
+        self, key: Hashable, work: Callable[..., Any], args: tuple[Any, ...], shared: bool
+    ) -> bytes:
+        """Read what the cache missed, and remember it; a shared read is joined by the same misses meanwhile
+        (``catalogue_cache.ReadsInFlight``), a fresh one (``no-cache``) is this request's own."""
+        cache, reads = self.registry.catalogue, self.registry.catalogue_reads
+        if shared and (running := reads.joinable(key, cache.generation)) is not None:
+            try:
+                return await asyncio.shield(running)
+            except asyncio.CancelledError:
+                if not running.cancelled():
+                    raise  # this request itself is being cancelled
+                # the read it joined failed: this request reads for itself, and meets the failure itself
+        sharing = reads.begin(key, cache.generation) if shared else None
+        body = None
+        try:
+            started = time.monotonic()
+            generation, body = await self.read_db(read_answer, cache, work, self.principal, *args)
+            cache.observe(generation, started)
+            cache.remember(key, body, generation)
+            return body
+        finally:
+            if sharing is not None:
+                reads.end(key, sharing, body)
 
     def write_json(self, value: Any, status: int = 200) -> None:
         self.set_status(status)
