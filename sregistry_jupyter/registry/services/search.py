@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Result, Select, and_, func, literal_column, select, table, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from ..access import Principal, visible_collections
 from ..orm import Collection, CollectionMember, Container, Image, ImageLabel, Tag, User
@@ -42,12 +42,12 @@ def like(column: ColumnElement[str], text: str) -> ColumnElement[bool]:
 
 
 TRIGRAM = 3
-SEARCH_TABLES = {Container: "containers_fts", Collection: "collections_fts"}
+SEARCH_TABLES = {Container: "containers_fts", Collection: "collections_fts", ImageLabel: "image_labels_fts"}
 
 
 def is_search_table(name: str) -> bool:
-    """True for SQLite's full-text tables of names and the shadow tables FTS5 keeps beside them, which
-    the migrations make and the models do not describe."""
+    """True for SQLite's full-text tables of names and labels and the shadow tables FTS5 keeps beside them,
+    which the migrations make and the models do not describe."""
     return any(name == fts or name.startswith(f"{fts}_") for fts in SEARCH_TABLES.values())
 
 
@@ -56,15 +56,29 @@ def phrase(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
-def name_contains(session: Session, model: type[Container] | type[Collection], text: str) -> ColumnElement[bool]:
-    """``model.name`` contains ``text``: the ``LIKE`` itself, narrowed on SQLite to the rows its trigram
-    table finds when ``text`` has a trigram (they include every row the ``LIKE`` matches)."""
-    matches = like(model.name, text)
+def indexed(
+    session: Session, column: InstrumentedAttribute[str], text: str, matches: ColumnElement[bool]
+) -> ColumnElement[bool]:
+    """``matches`` (a ``LIKE`` of ``column`` containing ``text``), narrowed on SQLite to the rows whose
+    ``column`` the trigram table finds holding ``text`` when it has a trigram (they include every row the
+    ``LIKE`` matches, so the answer is the ``LIKE``'s)."""
     if session.get_bind().dialect.name != "sqlite" or len(text) < TRIGRAM:
         return matches
+    model = column.class_
     fts = SEARCH_TABLES[model]
-    found = select(literal_column("rowid")).select_from(table(fts)).where(literal_column(fts).op("MATCH")(phrase(text)))
+    query = f"{column.key} : {phrase(text)}"
+    found = select(literal_column("rowid")).select_from(table(fts)).where(literal_column(fts).op("MATCH")(query))
     return and_(model.id.in_(found), matches)
+
+
+def name_contains(session: Session, model: type[Container] | type[Collection], text: str) -> ColumnElement[bool]:
+    """``model.name`` contains ``text``, found from its trigram index."""
+    return indexed(session, model.name, text, like(model.name, text))
+
+
+def label_contains(session: Session, column: InstrumentedAttribute[str], text: str) -> ColumnElement[bool]:
+    """A label's ``column`` (key or value) contains ``text`` case-insensitively, found from its trigram index."""
+    return indexed(session, column, text, column.ilike(containing(text), escape="\\"))
 
 
 @dataclass
@@ -370,9 +384,9 @@ def label_search(session: Session, principal: Principal, key: str | None, value:
     tags of visible collections that carry them, ordered by label, at most ``TAGS_LIMIT`` rows read."""
     conditions = [visible_collections(principal)]
     if key is not None:
-        conditions.append(ImageLabel.key.ilike(containing(key), escape="\\"))
+        conditions.append(label_contains(session, ImageLabel.key, key))
     if value is not None:
-        conditions.append(ImageLabel.value.ilike(containing(value), escape="\\"))
+        conditions.append(label_contains(session, ImageLabel.value, value))
     rows = _rows(
         session,
         select(ImageLabel.key, ImageLabel.value, Collection.name, Container.name, Tag.name)
