@@ -15,12 +15,29 @@ statements at a hundred images as at a million.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Result, Select, and_, func, literal_column, select, table, union_all
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Row,
+    Select,
+    String,
+    Subquery,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    table,
+    true,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from ..access import Principal, visible_collections
 from ..orm import Collection, CollectionMember, Container, Image, ImageLabel, Tag, User
@@ -175,10 +192,21 @@ class LibraryResults:
     images: list[ImageView]
 
 
-def _rows(session: Session, query: Select) -> Result:
-    """``query``'s rows from the session's connection: these selects name columns only, and the ORM's
-    statement handling cost about a third of each one's time."""
-    return session.connection().execute(query)
+def _rows(session: Session, query: Select) -> Sequence[Row[Any]]:
+    """``query``'s rows from the session's connection, fetched at once: these selects name columns only, the
+    ORM's statement handling cost about a third of each one's time, and fetching row by row as much again."""
+    return session.connection().execute(query).all()
+
+
+def among(session: Session, column: InstrumentedAttribute[int], ids: Iterable[int]) -> ColumnElement[bool]:
+    """``column IN ids`` with the ids as one parameter (an array on PostgreSQL, a JSON list that SQLite's
+    ``json_each`` reads), so that the statement's text is the same whatever their number and it is compiled
+    and parsed once: an ``IN`` list of a hundred parameters cost several milliseconds each time."""
+    values = list(ids)
+    if session.get_bind().dialect.name == "postgresql":
+        return column == func.any(bindparam(None, values, type_=ARRAY(Integer)))
+    each = func.json_each(bindparam(None, json.dumps(values), type_=String))
+    return column.in_(select(literal_column("value")).select_from(each))
 
 
 def _views(session: Session, view: type, query: Select) -> list:
@@ -192,12 +220,16 @@ def _complete(session: Session, results: LibraryResults) -> None:
     containers = {c.id: c for c in results.containers}
     wanted = {i.container_id for i in results.images} - set(containers)
     if wanted:
-        for extra in _views(session, ContainerView, select(*CONTAINER_COLUMNS).where(Container.id.in_(wanted))):
+        for extra in _views(
+            session, ContainerView, select(*CONTAINER_COLUMNS).where(among(session, Container.id, wanted))
+        ):
             containers[extra.id] = extra
     collections = {c.id: c for c in results.collections}
     wanted = {c.collection_id for c in containers.values()} - set(collections)
     if wanted:
-        for extra in _views(session, CollectionView, select(*COLLECTION_COLUMNS).where(Collection.id.in_(wanted))):
+        for extra in _views(
+            session, CollectionView, select(*COLLECTION_COLUMNS).where(among(session, Collection.id, wanted))
+        ):
             collections[extra.id] = extra
     for container in containers.values():
         container.collection = collections[container.collection_id]
@@ -206,14 +238,15 @@ def _complete(session: Session, results: LibraryResults) -> None:
             session,
             select(CollectionMember.collection_id, User.name)
             .join(User, User.id == CollectionMember.user_id)
-            .where(CollectionMember.collection_id.in_(collections), CollectionMember.role == "owner"),
+            .where(among(session, CollectionMember.collection_id, collections), CollectionMember.role == "owner"),
         )
         for collection_id, name in owners:
             collections[collection_id].members.append(MemberView("owner", UserView(name)))
     listed = {c.id: c for c in results.collections}
     if listed:
         for collection_id, container_id in _rows(
-            session, select(Container.collection_id, Container.id).where(Container.collection_id.in_(listed))
+            session,
+            select(Container.collection_id, Container.id).where(among(session, Container.collection_id, listed)),
         ):
             listed[collection_id].containers.append(IdView(container_id))
     found = {c.id: c for c in results.containers}
@@ -221,7 +254,7 @@ def _complete(session: Session, results: LibraryResults) -> None:
         for container_id, *shown in _rows(
             session,
             select(Image.container_id, Image.id, Image.size, Image.downloads).where(
-                Image.container_id.in_(found), Image.uploaded.is_(True)
+                among(session, Image.container_id, found), Image.uploaded.is_(True)
             ),
         ):
             found[container_id].images.append(ContainerImage(*shown))
@@ -230,11 +263,11 @@ def _complete(session: Session, results: LibraryResults) -> None:
         image.container = containers[image.container_id]
     tag_columns = (Tag.container_id, Tag.name, Tag.arch, Tag.image_id)
     if found:  # two queries rather than one with OR, which no index answers
-        by_container = select(*tag_columns).where(Tag.container_id.in_(found))
+        by_container = select(*tag_columns).where(among(session, Tag.container_id, found))
         for container_id, name, arch, image_id in _rows(session, by_container):
             found[container_id].tags.append(TagView(name, arch, image_id))
     if images:
-        for _, name, arch, image_id in _rows(session, select(*tag_columns).where(Tag.image_id.in_(images))):
+        for _, name, arch, image_id in _rows(session, select(*tag_columns).where(among(session, Tag.image_id, images))):
             images[image_id].tags.append(TagView(name, arch, image_id))
 
 
@@ -328,49 +361,75 @@ def collection_tags(session: Session, collection_id: int) -> list[TagRef]:
     return unique_refs(rows)
 
 
-def listed_tags(session: Session, collection_ids: Sequence[int], per_collection: int) -> list[TagRef]:
-    """The first ``per_collection`` tag names of each of ``collection_ids`` (visible ones), taken from its first
-    ``per_collection`` containers by name, so that what is read grows with the caps, not with what the
-    collections hold. Two statements: the containers numbered within their collection, then the tags of
-    those found numbered within theirs (one statement misled PostgreSQL into reading every tag)."""
-    if not collection_ids:
-        return []
-    in_collection = func.row_number().over(partition_by=Container.collection_id, order_by=Container.name)
-    numbered = (
-        select(Container.id, in_collection.label("number"))
-        .where(Container.collection_id.in_(collection_ids))
-        .subquery()
+class ListedCollection(NamedTuple):
+    """What the shub collection list shows of a collection, with the first of its tags."""
+
+    id: int
+    name: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    tags: list[TagRef]
+
+
+ROWS_PER_LISTED_TAG = 3
+
+
+def listed_collections(session: Session, principal: Principal) -> list[ListedCollection]:
+    """The first ``COLLECTIONS_LIMIT`` visible collections by name, each with its first ``LISTED_TAGS`` tags
+    (by container name, then tag name), in two statements whatever the registry holds.
+
+    Each collection's tags are read from its first ``LISTED_TAGS * ROWS_PER_LISTED_TAG`` tag rows only, which
+    the database walks in order from the indexes of containers by name and of tags by container and name and
+    stops at: a tag is a row per architecture, so a collection whose first tags each exist for more than
+    three architectures lists fewer than ``LISTED_TAGS``. What is read grows with the caps, not with what
+    the collections hold."""
+    listed = (
+        select(Collection.id, Collection.name, Collection.created_at, Collection.updated_at)
+        .where(visible_collections(principal))
+        .order_by(Collection.name)
+        .limit(COLLECTIONS_LIMIT)
     )
-    first = _rows(session, select(numbered.c.id).where(numbered.c.number <= per_collection)).scalars().all()
-    if not first:
-        return []
-    # Ranked by name, so that a tag on several architectures counts once.
-    in_listing = func.dense_rank().over(partition_by=Container.collection_id, order_by=(Container.name, Tag.name))
-    tags = (
+    found = {row[0]: ListedCollection(*row, []) for row in _rows(session, listed)}
+    if found:
+        for ref in first_tags(session, listed.subquery(), LISTED_TAGS * ROWS_PER_LISTED_TAG):
+            tags = found[ref.collection_id].tags
+            if len(tags) < LISTED_TAGS and (not tags or tags[-1].uri != ref.uri):
+                tags.append(ref)
+    return list(found.values())
+
+
+def first_tags(session: Session, collections: Subquery, rows: int) -> list[TagRef]:
+    """The first ``rows`` tag rows of each of ``collections`` (id and name), as ``TAG_REF_COLUMNS`` in the
+    shub order: a lateral join on PostgreSQL, a correlated ``IN`` that SQLite runs once per collection (it
+    has no lateral joins), each answered by walking the indexes in order up to the ``LIMIT``."""
+    inner_tag, inner_container = aliased(Tag), aliased(Container)
+    first = (
         select(
-            Tag.image_id,
-            Container.collection_id,
-            Collection.name.label("collection"),
-            Container.name.label("container"),
-            Tag.name.label("tag"),
-            Tag.arch,
-            in_listing.label("number"),
+            inner_tag.id, inner_tag.image_id, inner_container.name.label("container"), inner_tag.name, inner_tag.arch
         )
-        .select_from(Tag)
-        .join(Tag.container)
-        .join(Container.collection)
-        # Both sides named, so that PostgreSQL reads those containers by key rather than all of them.
-        .where(Tag.container_id.in_(first), Container.id.in_(first))
-        .subquery()
+        .select_from(inner_container)
+        .join(inner_tag, inner_tag.container_id == inner_container.id)
+        .where(inner_container.collection_id == collections.c.id)
+        .order_by(inner_container.name, inner_tag.name, inner_tag.arch)
+        .limit(rows)
     )
-    c = tags.c
-    rows = _rows(
-        session,
-        select(c.image_id, c.collection_id, c.collection, c.container, c.tag)
-        .where(c.number <= per_collection)
-        .order_by(c.collection, c.container, c.tag, c.arch),
-    )
-    return unique_refs(rows)
+    if session.get_bind().dialect.name == "postgresql":
+        lateral = first.lateral()
+        c = lateral.c
+        query = select(c.image_id, collections.c.id, collections.c.name, c.container, c.name).select_from(
+            collections.join(lateral, true())
+        )
+        order = (collections.c.name, c.container, c.name, c.arch)
+    else:
+        ids = first.with_only_columns(inner_tag.id).correlate(collections)
+        query = (
+            select(Tag.image_id, collections.c.id, collections.c.name, Container.name, Tag.name)
+            .select_from(collections)
+            .join(Tag, Tag.id.in_(ids))
+            .join(Container, Container.id == Tag.container_id)
+        )
+        order = (collections.c.name, Container.name, Tag.name, Tag.arch)
+    return [TagRef(*row) for row in _rows(session, query.order_by(*order))]
 
 
 class LabelMatch(NamedTuple):
