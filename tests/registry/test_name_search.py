@@ -214,7 +214,7 @@ def test_sqlite_finds_names_from_its_trigram_tables_and_short_queries_by_the_lik
 
 
 def test_capped_searches_keep_the_like_order(engine):
-    many = [f"tool{n:03d}" for n in range(search.CONTAINERS_LIMIT + 30)]
+    many = [f"tool{n:03d}" for n in range(max(search.CONTAINERS_LIMIT, search.IMAGES_LIMIT) + 30)]
     fill(engine, many, collections=2)
     with Session(engine) as session:
         found = search.library_search(session, ANONYMOUS, "tool", None, None)

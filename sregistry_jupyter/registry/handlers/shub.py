@@ -75,22 +75,24 @@ def manifest_json(image: Image, tag: str | None, url: str) -> dict[str, Any]:
 
 
 def container_ref(tag: search.TagRef, base: str) -> dict[str, Any]:
+    uri = tag.uri
     return {
         "id": tag.image_id,
         "name": tag.container,
         "tag": tag.tag,
-        "uri": tag.uri,
-        "detail": f"{base}/api/container/{tag.uri}",
+        "uri": uri,
+        "detail": f"{base}/api/container/{uri}",
     }
 
 
 def search_json(tag: search.TagRow, base: str) -> dict[str, Any]:
+    uri = tag.uri
     return {
         "id": tag.image_id,
         "name": tag.container,
         "tag": tag.tag,
-        "uri": tag.uri,
-        "detail": f"{base}/api/container/{tag.uri}",
+        "uri": uri,
+        "detail": f"{base}/api/container/{uri}",
         "collection": tag.collection,
         "version": tag.digest,
         "add_date": when(tag.uploaded_at),

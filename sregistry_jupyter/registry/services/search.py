@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -44,7 +44,7 @@ from ..orm import Collection, CollectionMember, Container, Image, ImageLabel, Ta
 
 COLLECTIONS_LIMIT = 100
 LISTED_TAGS = 10
-CONTAINERS_LIMIT = 100
+CONTAINERS_LIMIT = 50
 IMAGES_LIMIT = 200
 TAGS_LIMIT = 1000
 
@@ -216,17 +216,19 @@ def _views(session: Session, view: type, query: Select) -> list:
 def _complete(session: Session, results: LibraryResults) -> None:
     """Attach to the found rows what their answers show, in one query per kind of row, whatever the count:
     each collection's owners (its library entity) and containers' ids, each container's tags and images,
-    each image's tags, container and collection."""
+    each image's tags, container and collection. The containers and collections not found themselves are read
+    whenever there are images (or containers) at all, even if none is missing, so that the number of
+    statements does not depend on how the lists overlap."""
     containers = {c.id: c for c in results.containers}
     wanted = {i.container_id for i in results.images} - set(containers)
-    if wanted:
+    if results.images:
         for extra in _views(
             session, ContainerView, select(*CONTAINER_COLUMNS).where(among(session, Container.id, wanted))
         ):
             containers[extra.id] = extra
     collections = {c.id: c for c in results.collections}
     wanted = {c.collection_id for c in containers.values()} - set(collections)
-    if wanted:
+    if containers:
         for extra in _views(
             session, CollectionView, select(*COLLECTION_COLUMNS).where(among(session, Collection.id, wanted))
         ):
@@ -274,7 +276,10 @@ def _complete(session: Session, results: LibraryResults) -> None:
 def library_search(
     session: Session, principal: Principal, value: str, arch: str | None, signed: str | None
 ) -> LibraryResults:
-    """Collections, containers and uploaded images whose (collection or container) name contains ``value``."""
+    """Collections, containers and uploaded images whose (collection or container) name contains ``value``:
+    at most ``COLLECTIONS_LIMIT`` collections, ``CONTAINERS_LIMIT`` containers (each with all its tags and
+    images) and ``IMAGES_LIMIT`` images. Fifty containers, not a hundred: the clients print the images, and
+    each container listed brings every tag and image id it has, which was most of what an answer read."""
     visible = visible_collections(principal)
     collections = _views(
         session,
@@ -336,13 +341,21 @@ TAG_REF_COLUMNS = (Tag.image_id, Container.collection_id, Collection.name, Conta
 TAG_ORDER = (Collection.name, Container.name, Tag.name, Tag.arch)
 
 
-def unique_refs(rows: Iterable[Sequence[Any]]) -> list[TagRef]:
-    """One ``TagRef`` per ``collection/container:tag`` (a tag may exist for several architectures), in order."""
-    unique: dict[str, TagRef] = {}
+def first_of_each(rows: Iterable[Sequence[Any]], key: slice) -> Iterator[Sequence[Any]]:
+    """The first of each run of ``rows`` equal in their ``key`` columns: the rows of a tag on several
+    architectures come together in the shub order, so comparing each with the one before is enough."""
+    last = None
     for row in rows:
-        ref = TagRef(*row)
-        unique.setdefault(ref.uri, ref)
-    return list(unique.values())
+        this = row[key]
+        if this != last:
+            last = this
+            yield row
+
+
+def unique_refs(rows: Iterable[Sequence[Any]]) -> list[TagRef]:
+    """One ``TagRef`` per ``collection/container:tag`` (a tag may exist for several architectures), from rows
+    in the shub order."""
+    return [TagRef(*row) for row in first_of_each(rows, slice(2, 5))]
 
 
 def collection_tags(session: Session, collection_id: int) -> list[TagRef]:
@@ -496,8 +509,4 @@ def shub_container_search(
         .order_by(Collection.name, Container.name, Tag.name, Tag.arch)
         .limit(TAGS_LIMIT),
     )
-    unique: dict[str, TagRow] = {}
-    for row in rows:
-        found = TagRow(*row)
-        unique.setdefault(found.uri, found)
-    return list(unique.values())
+    return [TagRow(*row) for row in first_of_each(rows, slice(1, 4))]
