@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import gc
 import logging
 import os
 import secrets
@@ -502,6 +503,15 @@ class InitCommand(RegistryApp):
             print(f"the registry {where} is up to date (schema {upgrade.after})")
 
 
+def freeze_heap() -> None:
+    """Keep what start-up built (modules, mappers, compiled statements, pools: most of the heap) out of the
+    cyclic garbage collector's sight for good. Requests allocate quickly and a full collection walks every
+    object it tracks: before this, full collections took a third of a busy server's time (eight milliseconds
+    per search answer), walking objects that live as long as the process."""
+    gc.collect()
+    gc.freeze()
+
+
 class ServeCommand(RegistryApp):
     """Run the registry server."""
 
@@ -549,6 +559,7 @@ class ServeCommand(RegistryApp):
             type(registry.store).__name__,
             proxies,
         )
+        freeze_heap()
         print(f"{self.registry_name} is running at http://{shown}:{port}/", flush=True)
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
