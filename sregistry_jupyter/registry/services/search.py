@@ -2,10 +2,11 @@
 
 A search matches names containing the query (case-insensitively, wildcards escaped) in the collections the
 caller may see. The matching runs in the database from an index of the names' three-character substrings:
-on PostgreSQL the trigram GIN indexes (``pg_trgm``, migration 0005) answer ``LIKE '%...%'`` themselves; on
-SQLite the FTS5 ``trigram`` tables of migration 0007 (``containers_fts``, ``collections_fts``) find the
-candidate rows with a phrase ``MATCH``, and the same ``LIKE`` as everywhere then decides, so the answer is
-exactly the ``LIKE``'s whichever way the rows were found. A query shorter than three characters has no
+on PostgreSQL the trigram GIN indexes (``pg_trgm``, migrations 0005 and 0007) answer ``LIKE '%...%'``
+themselves; on SQLite the FTS5 ``trigram`` tables of migrations 0007 (``containers_fts``, ``collections_fts``)
+and 0010 (``image_labels_fts``, for the label search) find the candidate rows with a phrase ``MATCH``, and
+the same ``LIKE`` as everywhere then decides, so the answer is exactly the ``LIKE``'s whichever way the rows
+were found. A query shorter than three characters has no
 trigram to look up: it is the plain ``LIKE``, a scan of the names' index (short, and still capped below).
 Every result list is capped (``LIMIT``), and the rows each answer shows (owners, tags, a container's images)
 are loaded by a fixed number of batched queries, whatever the number of rows, so a search costs the same few
@@ -47,6 +48,7 @@ LISTED_TAGS = 10
 CONTAINERS_LIMIT = 50
 IMAGES_LIMIT = 200
 TAGS_LIMIT = 1000
+ROWS_PER_LISTED_TAG = 3
 
 
 def containing(text: str) -> str:
@@ -382,9 +384,6 @@ class ListedCollection(NamedTuple):
     created_at: dt.datetime
     updated_at: dt.datetime
     tags: list[TagRef]
-
-
-ROWS_PER_LISTED_TAG = 3
 
 
 def listed_collections(session: Session, principal: Principal) -> list[ListedCollection]:
