@@ -9,7 +9,7 @@ request beside hello-world's (which the machine's other load distorts far less t
 Finally two ``serve`` processes sharing one port (``--RegistryApp.reuse_port``) are measured against one, on
 PostgreSQL. Any non-2xx answer makes the run fail: a fast error is not a result.
 
-    python bench/metadata.py [--images 100000,1000000] [--databases sqlite,postgresql] [--seconds 10]
+    python bench/metadata.py [--images 100000,1000000] [--databases sqlite,postgresql] [--seconds 10] [--only search]
 """
 
 from __future__ import annotations
@@ -78,6 +78,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=50, help="Connections for lists and gets (default 50).")
     parser.add_argument("--search-connections", type=int, default=10, help="Connections for searches (default 10).")
     parser.add_argument("--no-processes", action="store_true", help="Skip the two-processes comparison.")
+    parser.add_argument("--only", default="", help="Measure only the requests whose name contains this text.")
     parser.add_argument("--keep", action="store_true", help="Keep the work folder (printed at the end).")
     parser.add_argument("--work-dir", type=Path, default=Path.cwd(), help="Where to make the work folder.")
     return parser.parse_args(argv)
@@ -234,6 +235,8 @@ def bench_case(work: Path, kind: str, images: int, args: argparse.Namespace, pro
             port = free_port()
             with registries(work, 1, port) as (base, pids):
                 for name, path, target in requests(seeded):
+                    if args.only not in name:
+                        continue
                     connections = args.connections if target == LIST_P99 else args.search_connections
                     hello = wrk(hello_url, args.seconds, connections, [hello_pid])
                     fresh = name.endswith(FRESH)

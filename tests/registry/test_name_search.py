@@ -2,7 +2,8 @@
 trigram tables) and on PostgreSQL (from its trigram indexes): the same rows, in the same order, under the
 same caps, for names holding the ``LIKE`` wildcards and the escape character, for queries shorter than a
 trigram, and after renames, deletes and cascades that the triggers must follow. SIF labels are copied into
-``image_labels`` by triggers on every insert, change and delete of an image."""
+``image_labels`` by triggers on every insert, change and delete of an image, and the label search answers
+what a plain case-insensitive ``LIKE`` over them answers, from SQLite's trigram table of labels too."""
 
 from __future__ import annotations
 
@@ -41,9 +42,9 @@ def engine(db_url):
     engine.dispose()
 
 
-def fill(engine, names: list[str], collections: int = 2) -> None:
+def fill(engine, names: list[str], collections: int = 2, labelled: bool = True) -> None:
     """``collections`` public collections, named after ``names`` too, each with a container per name and
-    one uploaded, tagged image in each container."""
+    one uploaded, tagged image in each container (``labelled`` with its container's name in a value and a key)."""
     with engine.begin() as connection:
         for c in range(collections):
             collection_id = connection.execute(
@@ -58,6 +59,9 @@ def fill(engine, names: list[str], collections: int = 2) -> None:
                         container_id=container_id, digest=f"sha256.{c:032d}{k:032d}", uploaded=True, size=k
                     )
                 ).inserted_primary_key[0]
+                if labelled:
+                    labels = {"org.label-schema.name": name, f"{name}.key": "value"}
+                    connection.execute(update(Image).where(Image.id == image_id).values(sif={"labels": labels}))
                 tag = {"container_id": container_id, "image_id": image_id, "name": "v1", "arch": "amd64"}
                 connection.execute(insert(Tag).values(**tag))
 
@@ -68,9 +72,36 @@ def plain(session, model, query: str) -> list[int]:
 
 
 def indexed(session, model, query: str) -> list[int]:
-    return list(
-        session.scalars(select(model.id).where(search.name_contains(session, model, query)).order_by(model.id))
+    return list(session.scalars(select(model.id).where(search.name_contains(session, model, query)).order_by(model.id)))
+
+
+def plain_labels(session, column, query: str) -> list[int]:
+    """Ids of the labels whose ``column`` matches the plain case-insensitive ``LIKE``, which reads every label."""
+    condition = column.ilike(search.containing(query), escape="\\")
+    return list(session.scalars(select(ImageLabel.id).where(condition).order_by(ImageLabel.id)))
+
+
+def indexed_labels(session, column, query: str) -> list[int]:
+    condition = search.label_contains(session, column, query)
+    return list(session.scalars(select(ImageLabel.id).where(condition).order_by(ImageLabel.id)))
+
+
+def plain_label_search(session, key: str | None, value: str | None) -> list[tuple[str, str, str]]:
+    """What ``label_search`` would list, from the plain ``LIKE``s alone."""
+    conditions = [Collection.private.is_(False)]
+    for column, query in ((ImageLabel.key, key), (ImageLabel.value, value)):
+        if query is not None:
+            conditions.append(column.ilike(search.containing(query), escape="\\"))
+    rows = session.execute(
+        select(ImageLabel.key, ImageLabel.value, Collection.name, Container.name, Tag.name)
+        .join(Tag, Tag.image_id == ImageLabel.image_id)
+        .join(Tag.container)
+        .join(Container.collection)
+        .where(*conditions)
+        .order_by(ImageLabel.key, ImageLabel.value, Collection.name, Container.name, Tag.name, Tag.arch)
+        .limit(search.TAGS_LIMIT)
     )
+    return [(k, v, f"{collection}/{container}:{tag}") for k, v, collection, container, tag in rows]
 
 
 def plain_library(session, query: str) -> tuple[list[int], list[int], list[int]]:
@@ -123,6 +154,11 @@ def check_matches_like(engine) -> None:
             assert listed == plain_library(session, query), query
             shub = search.shub_container_search(session, ANONYMOUS, None, query, None)
             assert [row.image_id for row in shub] == plain_shub(session, query), query
+            for column in (ImageLabel.key, ImageLabel.value):
+                assert indexed_labels(session, column, query) == plain_labels(session, column, query), (column, query)
+            for key, value in ((None, query), (query, None), (query, query), ("name", query)):
+                found = [tuple(match) for match in search.label_search(session, ANONYMOUS, key, value)]
+                assert found == plain_label_search(session, key, value), (key, value)
 
 
 def test_name_searches_answer_what_a_plain_like_answers(engine):
@@ -130,6 +166,8 @@ def test_name_searches_answer_what_a_plain_like_answers(engine):
     with Session(engine) as session:
         assert indexed(session, Container, "%") == plain(session, Container, "%") != []
         assert len(indexed(session, Container, "hazel")) > len(indexed(session, Container, "_"))
+        assert indexed_labels(session, ImageLabel.value, "hazel") == plain_labels(session, ImageLabel.value, "hazel")
+        assert len(search.label_search(session, ANONYMOUS, "name", "HAZEL")) == 3 * 5
     check_matches_like(engine)
 
 
@@ -140,10 +178,14 @@ def test_the_search_follows_renames_deletes_and_cascades(engine):
         connection.execute(update(Collection).where(Collection.name.like("hazel-lab%")).values(name="walnut-lab"))
         connection.execute(delete(Container).where(Container.name == "snake_case"))
         connection.execute(delete(Collection).where(Collection.name.like("%lab2")))  # its containers cascade
+        relabelled = {"labels": {"org.label-schema.name": "walnut-relabelled"}}
+        connection.execute(update(Image).where(Image.digest.like("sha256.%1")).values(sif=relabelled))
     with Session(engine) as session:
         assert indexed(session, Container, "walnut") == plain(session, Container, "walnut") != []
         assert [session.get(Collection, i).name for i in indexed(session, Collection, "walnut")] == ["walnut-lab"]
         assert len(session.scalars(select(Container.id)).all()) == 2 * (len(NAMES) - 1)
+        walnut = indexed_labels(session, ImageLabel.value, "walnut")
+        assert walnut == plain_labels(session, ImageLabel.value, "walnut") and len(walnut) == 4
     check_matches_like(engine)
     if engine.dialect.name == "sqlite":
         with engine.begin() as connection:
@@ -156,9 +198,14 @@ def test_sqlite_finds_names_from_its_trigram_tables_and_short_queries_by_the_lik
     try:
         db.upgrade(engine)
         with Session(engine) as session:
+            contains = {
+                Container: lambda query: search.name_contains(session, Container, query),
+                Collection: lambda query: search.name_contains(session, Collection, query),
+                ImageLabel: lambda query: search.label_contains(session, ImageLabel.value, query),
+            }
             for query, uses_fts in (("hazel", True), ("ha", False)):
                 for model, fts in search.SEARCH_TABLES.items():
-                    statement = select(model.id).where(search.name_contains(session, model, query))
+                    statement = select(model.id).where(contains[model](query))
                     compiled = statement.compile(engine, compile_kwargs={"literal_binds": True})
                     plan = " ".join(row[3] for row in session.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
                     assert (f"SCAN {fts} VIRTUAL TABLE" in plan) is uses_fts, (query, plan)
@@ -167,7 +214,7 @@ def test_sqlite_finds_names_from_its_trigram_tables_and_short_queries_by_the_lik
 
 
 def test_capped_searches_keep_the_like_order(engine):
-    many = [f"tool{n:03d}" for n in range(search.CONTAINERS_LIMIT + 30)]
+    many = [f"tool{n:03d}" for n in range(max(search.CONTAINERS_LIMIT, search.IMAGES_LIMIT) + 30)]
     fill(engine, many, collections=2)
     with Session(engine) as session:
         found = search.library_search(session, ANONYMOUS, "tool", None, None)
@@ -181,7 +228,7 @@ def labels_of(engine) -> set[tuple[int, str, str]]:
 
 
 def test_image_labels_follow_the_images_sif(engine):
-    fill(engine, ["tool"], collections=1)
+    fill(engine, ["tool"], collections=1, labelled=False)
     with engine.begin() as connection:
         [image_id] = connection.scalars(select(Image.id)).all()
         assert labels_of(engine) == set()

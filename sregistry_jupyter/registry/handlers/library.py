@@ -115,13 +115,14 @@ def entity_json(name: str) -> dict[str, Any]:
 
 
 def collection_json(collection: Collection) -> dict[str, Any]:
+    entity = entity_name(collection)
     return {
         **base_model(collection.created_at),
         "id": str(collection.id),
         "name": collection.name,
         "description": collection.description,
-        "entity": entity_name(collection),
-        "entityName": entity_name(collection),
+        "entity": entity,
+        "entityName": entity,
         "containers": [str(c.id) for c in collection.containers],
         "size": len(collection.containers),
         "private": collection.private,
@@ -134,6 +135,7 @@ def container_json(container: Container) -> dict[str, Any]:
     for tag in container.tags:
         arch_tags.setdefault(tag.arch, {})[tag.name] = str(tag.image_id)
     uploaded = [i for i in container.images if i.uploaded]
+    entity = entity_name(collection)
     return {
         **base_model(container.created_at),
         "id": str(container.id),
@@ -142,8 +144,8 @@ def container_json(container: Container) -> dict[str, Any]:
         "fullDescription": container.description,
         "collection": str(collection.id),
         "collectionName": collection.name,
-        "entity": entity_name(collection),
-        "entityName": entity_name(collection),
+        "entity": entity,
+        "entityName": entity,
         "images": [str(i.id) for i in uploaded],
         "imageTags": arch_tags.get(images.DEFAULT_ARCH, {}),
         "archTags": arch_tags,
@@ -158,6 +160,7 @@ def container_json(container: Container) -> dict[str, Any]:
 def image_json(image: Image) -> dict[str, Any]:
     container = image.container
     collection = container.collection
+    entity = entity_name(collection)
     return {
         **base_model(image.created_at),
         "id": str(image.id),
@@ -167,8 +170,8 @@ def image_json(image: Image) -> dict[str, Any]:
         "containerName": container.name,
         "collection": str(collection.id),
         "collectionName": collection.name,
-        "entity": entity_name(collection),
-        "entityName": entity_name(collection),
+        "entity": entity,
+        "entityName": entity,
         "blob": "",
         "size": image.size,
         "uploaded": image.uploaded,

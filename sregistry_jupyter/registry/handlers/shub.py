@@ -18,14 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import credentials, signing
-from ..access import ANONYMOUS, Action, Principal, visible_collections
+from ..access import ANONYMOUS, Action, Principal
 from ..errors import CredentialRequired, Forbidden, InvalidInput, NotFound, RegistryError, TooLarge, Unauthorized
 from ..names import is_digest, validate_digest
-from ..orm import Collection, Image
+from ..orm import Image
 from ..services import collections, hmac_auth, images, search
 from .base import BaseHandler
 from .multipart_form import FORM_OVERHEAD, MultipartReader, Part, boundary_of
@@ -76,22 +75,24 @@ def manifest_json(image: Image, tag: str | None, url: str) -> dict[str, Any]:
 
 
 def container_ref(tag: search.TagRef, base: str) -> dict[str, Any]:
+    uri = tag.uri
     return {
         "id": tag.image_id,
         "name": tag.container,
         "tag": tag.tag,
-        "uri": tag.uri,
-        "detail": f"{base}/api/container/{tag.uri}",
+        "uri": uri,
+        "detail": f"{base}/api/container/{uri}",
     }
 
 
 def search_json(tag: search.TagRow, base: str) -> dict[str, Any]:
+    uri = tag.uri
     return {
         "id": tag.image_id,
         "name": tag.container,
         "tag": tag.tag,
-        "uri": tag.uri,
-        "detail": f"{base}/api/container/{tag.uri}",
+        "uri": uri,
+        "detail": f"{base}/api/container/{uri}",
         "collection": tag.collection,
         "version": tag.digest,
         "add_date": when(tag.uploaded_at),
@@ -100,25 +101,16 @@ def search_json(tag: search.TagRow, base: str) -> dict[str, Any]:
 
 def collection_listing(session: Session, principal: Principal, base: str) -> dict[str, Any]:
     """The first ``COLLECTIONS_LIMIT`` visible collections by name, each with its first ``LISTED_TAGS``
-    tags; ``next`` is null because the client re-fetches it."""
-    rows = session.execute(
-        select(Collection.id, Collection.name, Collection.created_at, Collection.updated_at)
-        .where(visible_collections(principal))
-        .order_by(Collection.name)
-        .limit(search.COLLECTIONS_LIMIT)
-    ).all()
-    tags: dict[int, list[search.TagRef]] = {row.id: [] for row in rows}
-    for tag in search.listed_tags(session, list(tags), search.LISTED_TAGS):
-        tags[tag.collection_id].append(tag)
+    tags (``search.listed_collections`` says which); ``next`` is null because the client re-fetches it."""
     results = [
         {
-            "id": row.id,
-            "name": row.name,
-            "add_date": when(row.created_at),
-            "modify_date": when(row.updated_at),
-            "containers": [container_ref(t, base) for t in tags[row.id]],
+            "id": c.id,
+            "name": c.name,
+            "add_date": when(c.created_at),
+            "modify_date": when(c.updated_at),
+            "containers": [container_ref(t, base) for t in c.tags],
         }
-        for row in rows
+        for c in search.listed_collections(session, principal)
     ]
     return {"count": len(results), "next": None, "previous": None, "results": results}
 

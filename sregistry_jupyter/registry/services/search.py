@@ -2,10 +2,11 @@
 
 A search matches names containing the query (case-insensitively, wildcards escaped) in the collections the
 caller may see. The matching runs in the database from an index of the names' three-character substrings:
-on PostgreSQL the trigram GIN indexes (``pg_trgm``, migration 0005) answer ``LIKE '%...%'`` themselves; on
-SQLite the FTS5 ``trigram`` tables of migration 0007 (``containers_fts``, ``collections_fts``) find the
-candidate rows with a phrase ``MATCH``, and the same ``LIKE`` as everywhere then decides, so the answer is
-exactly the ``LIKE``'s whichever way the rows were found. A query shorter than three characters has no
+on PostgreSQL the trigram GIN indexes (``pg_trgm``, migrations 0005 and 0007) answer ``LIKE '%...%'``
+themselves; on SQLite the FTS5 ``trigram`` tables of migrations 0007 (``containers_fts``, ``collections_fts``)
+and 0010 (``image_labels_fts``, for the label search) find the candidate rows with a phrase ``MATCH``, and
+the same ``LIKE`` as everywhere then decides, so the answer is exactly the ``LIKE``'s whichever way the rows
+were found. A query shorter than three characters has no
 trigram to look up: it is the plain ``LIKE``, a scan of the names' index (short, and still capped below).
 Every result list is capped (``LIMIT``), and the rows each answer shows (owners, tags, a container's images)
 are loaded by a fixed number of batched queries, whatever the number of rows, so a search costs the same few
@@ -15,21 +16,39 @@ statements at a hundred images as at a million.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Result, Select, and_, func, literal_column, select, table, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Row,
+    Select,
+    String,
+    Subquery,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    table,
+    true,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from ..access import Principal, visible_collections
 from ..orm import Collection, CollectionMember, Container, Image, ImageLabel, Tag, User
 
 COLLECTIONS_LIMIT = 100
 LISTED_TAGS = 10
-CONTAINERS_LIMIT = 100
+CONTAINERS_LIMIT = 50
 IMAGES_LIMIT = 200
 TAGS_LIMIT = 1000
+ROWS_PER_LISTED_TAG = 3
 
 
 def containing(text: str) -> str:
@@ -42,12 +61,12 @@ def like(column: ColumnElement[str], text: str) -> ColumnElement[bool]:
 
 
 TRIGRAM = 3
-SEARCH_TABLES = {Container: "containers_fts", Collection: "collections_fts"}
+SEARCH_TABLES = {Container: "containers_fts", Collection: "collections_fts", ImageLabel: "image_labels_fts"}
 
 
 def is_search_table(name: str) -> bool:
-    """True for SQLite's full-text tables of names and the shadow tables FTS5 keeps beside them, which
-    the migrations make and the models do not describe."""
+    """True for SQLite's full-text tables of names and labels and the shadow tables FTS5 keeps beside them,
+    which the migrations make and the models do not describe."""
     return any(name == fts or name.startswith(f"{fts}_") for fts in SEARCH_TABLES.values())
 
 
@@ -56,15 +75,29 @@ def phrase(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
-def name_contains(session: Session, model: type[Container] | type[Collection], text: str) -> ColumnElement[bool]:
-    """``model.name`` contains ``text``: the ``LIKE`` itself, narrowed on SQLite to the rows its trigram
-    table finds when ``text`` has a trigram (they include every row the ``LIKE`` matches)."""
-    matches = like(model.name, text)
+def indexed(
+    session: Session, column: InstrumentedAttribute[str], text: str, matches: ColumnElement[bool]
+) -> ColumnElement[bool]:
+    """``matches`` (a ``LIKE`` of ``column`` containing ``text``), narrowed on SQLite to the rows whose
+    ``column`` the trigram table finds holding ``text`` when it has a trigram (they include every row the
+    ``LIKE`` matches, so the answer is the ``LIKE``'s)."""
     if session.get_bind().dialect.name != "sqlite" or len(text) < TRIGRAM:
         return matches
+    model = column.class_
     fts = SEARCH_TABLES[model]
-    found = select(literal_column("rowid")).select_from(table(fts)).where(literal_column(fts).op("MATCH")(phrase(text)))
+    query = f"{column.key} : {phrase(text)}"
+    found = select(literal_column("rowid")).select_from(table(fts)).where(literal_column(fts).op("MATCH")(query))
     return and_(model.id.in_(found), matches)
+
+
+def name_contains(session: Session, model: type[Container] | type[Collection], text: str) -> ColumnElement[bool]:
+    """``model.name`` contains ``text``, found from its trigram index."""
+    return indexed(session, model.name, text, like(model.name, text))
+
+
+def label_contains(session: Session, column: InstrumentedAttribute[str], text: str) -> ColumnElement[bool]:
+    """A label's ``column`` (key or value) contains ``text`` case-insensitively, found from its trigram index."""
+    return indexed(session, column, text, column.ilike(containing(text), escape="\\"))
 
 
 @dataclass
@@ -161,10 +194,21 @@ class LibraryResults:
     images: list[ImageView]
 
 
-def _rows(session: Session, query: Select) -> Result:
-    """``query``'s rows from the session's connection: these selects name columns only, and the ORM's
-    statement handling cost about a third of each one's time."""
-    return session.connection().execute(query)
+def _rows(session: Session, query: Select) -> Sequence[Row[Any]]:
+    """``query``'s rows from the session's connection, fetched at once: these selects name columns only, the
+    ORM's statement handling cost about a third of each one's time, and fetching row by row as much again."""
+    return session.connection().execute(query).all()
+
+
+def among(session: Session, column: InstrumentedAttribute[int], ids: Iterable[int]) -> ColumnElement[bool]:
+    """``column IN ids`` with the ids as one parameter (an array on PostgreSQL, a JSON list that SQLite's
+    ``json_each`` reads), so that the statement's text is the same whatever their number and it is compiled
+    and parsed once: an ``IN`` list of a hundred parameters cost several milliseconds each time."""
+    values = list(ids)
+    if session.get_bind().dialect.name == "postgresql":
+        return column == func.any(bindparam(None, values, type_=ARRAY(Integer)))
+    each = func.json_each(bindparam(None, json.dumps(values), type_=String))
+    return column.in_(select(literal_column("value")).select_from(each))
 
 
 def _views(session: Session, view: type, query: Select) -> list:
@@ -174,16 +218,22 @@ def _views(session: Session, view: type, query: Select) -> list:
 def _complete(session: Session, results: LibraryResults) -> None:
     """Attach to the found rows what their answers show, in one query per kind of row, whatever the count:
     each collection's owners (its library entity) and containers' ids, each container's tags and images,
-    each image's tags, container and collection."""
+    each image's tags, container and collection. The containers and collections not found themselves are read
+    whenever there are images (or containers) at all, even if none is missing, so that the number of
+    statements does not depend on how the lists overlap."""
     containers = {c.id: c for c in results.containers}
     wanted = {i.container_id for i in results.images} - set(containers)
-    if wanted:
-        for extra in _views(session, ContainerView, select(*CONTAINER_COLUMNS).where(Container.id.in_(wanted))):
+    if results.images:
+        for extra in _views(
+            session, ContainerView, select(*CONTAINER_COLUMNS).where(among(session, Container.id, wanted))
+        ):
             containers[extra.id] = extra
     collections = {c.id: c for c in results.collections}
     wanted = {c.collection_id for c in containers.values()} - set(collections)
-    if wanted:
-        for extra in _views(session, CollectionView, select(*COLLECTION_COLUMNS).where(Collection.id.in_(wanted))):
+    if containers:
+        for extra in _views(
+            session, CollectionView, select(*COLLECTION_COLUMNS).where(among(session, Collection.id, wanted))
+        ):
             collections[extra.id] = extra
     for container in containers.values():
         container.collection = collections[container.collection_id]
@@ -192,14 +242,15 @@ def _complete(session: Session, results: LibraryResults) -> None:
             session,
             select(CollectionMember.collection_id, User.name)
             .join(User, User.id == CollectionMember.user_id)
-            .where(CollectionMember.collection_id.in_(collections), CollectionMember.role == "owner"),
+            .where(among(session, CollectionMember.collection_id, collections), CollectionMember.role == "owner"),
         )
         for collection_id, name in owners:
             collections[collection_id].members.append(MemberView("owner", UserView(name)))
     listed = {c.id: c for c in results.collections}
     if listed:
         for collection_id, container_id in _rows(
-            session, select(Container.collection_id, Container.id).where(Container.collection_id.in_(listed))
+            session,
+            select(Container.collection_id, Container.id).where(among(session, Container.collection_id, listed)),
         ):
             listed[collection_id].containers.append(IdView(container_id))
     found = {c.id: c for c in results.containers}
@@ -207,7 +258,7 @@ def _complete(session: Session, results: LibraryResults) -> None:
         for container_id, *shown in _rows(
             session,
             select(Image.container_id, Image.id, Image.size, Image.downloads).where(
-                Image.container_id.in_(found), Image.uploaded.is_(True)
+                among(session, Image.container_id, found), Image.uploaded.is_(True)
             ),
         ):
             found[container_id].images.append(ContainerImage(*shown))
@@ -216,18 +267,21 @@ def _complete(session: Session, results: LibraryResults) -> None:
         image.container = containers[image.container_id]
     tag_columns = (Tag.container_id, Tag.name, Tag.arch, Tag.image_id)
     if found:  # two queries rather than one with OR, which no index answers
-        by_container = select(*tag_columns).where(Tag.container_id.in_(found))
+        by_container = select(*tag_columns).where(among(session, Tag.container_id, found))
         for container_id, name, arch, image_id in _rows(session, by_container):
             found[container_id].tags.append(TagView(name, arch, image_id))
     if images:
-        for _, name, arch, image_id in _rows(session, select(*tag_columns).where(Tag.image_id.in_(images))):
+        for _, name, arch, image_id in _rows(session, select(*tag_columns).where(among(session, Tag.image_id, images))):
             images[image_id].tags.append(TagView(name, arch, image_id))
 
 
 def library_search(
     session: Session, principal: Principal, value: str, arch: str | None, signed: str | None
 ) -> LibraryResults:
-    """Collections, containers and uploaded images whose (collection or container) name contains ``value``."""
+    """Collections, containers and uploaded images whose (collection or container) name contains ``value``:
+    at most ``COLLECTIONS_LIMIT`` collections, ``CONTAINERS_LIMIT`` containers (each with all its tags and
+    images) and ``IMAGES_LIMIT`` images. Fifty containers, not a hundred: the clients print the images, and
+    each container listed brings every tag and image id it has, which was most of what an answer read."""
     visible = visible_collections(principal)
     collections = _views(
         session,
@@ -289,13 +343,21 @@ TAG_REF_COLUMNS = (Tag.image_id, Container.collection_id, Collection.name, Conta
 TAG_ORDER = (Collection.name, Container.name, Tag.name, Tag.arch)
 
 
-def unique_refs(rows: Iterable[Sequence[Any]]) -> list[TagRef]:
-    """One ``TagRef`` per ``collection/container:tag`` (a tag may exist for several architectures), in order."""
-    unique: dict[str, TagRef] = {}
+def first_of_each(rows: Iterable[Sequence[Any]], key: slice) -> Iterator[Sequence[Any]]:
+    """The first of each run of ``rows`` equal in their ``key`` columns: the rows of a tag on several
+    architectures come together in the shub order, so comparing each with the one before is enough."""
+    last = None
     for row in rows:
-        ref = TagRef(*row)
-        unique.setdefault(ref.uri, ref)
-    return list(unique.values())
+        this = row[key]
+        if this != last:
+            last = this
+            yield row
+
+
+def unique_refs(rows: Iterable[Sequence[Any]]) -> list[TagRef]:
+    """One ``TagRef`` per ``collection/container:tag`` (a tag may exist for several architectures), from rows
+    in the shub order."""
+    return [TagRef(*row) for row in first_of_each(rows, slice(2, 5))]
 
 
 def collection_tags(session: Session, collection_id: int) -> list[TagRef]:
@@ -314,49 +376,72 @@ def collection_tags(session: Session, collection_id: int) -> list[TagRef]:
     return unique_refs(rows)
 
 
-def listed_tags(session: Session, collection_ids: Sequence[int], per_collection: int) -> list[TagRef]:
-    """The first ``per_collection`` tag names of each of ``collection_ids`` (visible ones), taken from its first
-    ``per_collection`` containers by name, so that what is read grows with the caps, not with what the
-    collections hold. Two statements: the containers numbered within their collection, then the tags of
-    those found numbered within theirs (one statement misled PostgreSQL into reading every tag)."""
-    if not collection_ids:
-        return []
-    in_collection = func.row_number().over(partition_by=Container.collection_id, order_by=Container.name)
-    numbered = (
-        select(Container.id, in_collection.label("number"))
-        .where(Container.collection_id.in_(collection_ids))
-        .subquery()
+class ListedCollection(NamedTuple):
+    """What the shub collection list shows of a collection, with the first of its tags."""
+
+    id: int
+    name: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    tags: list[TagRef]
+
+
+def listed_collections(session: Session, principal: Principal) -> list[ListedCollection]:
+    """The first ``COLLECTIONS_LIMIT`` visible collections by name, each with its first ``LISTED_TAGS`` tags
+    (by container name, then tag name), in two statements whatever the registry holds.
+
+    Each collection's tags are read from its first ``LISTED_TAGS * ROWS_PER_LISTED_TAG`` tag rows only, which
+    the database walks in order from the indexes of containers by name and of tags by container and name and
+    stops at: a tag is a row per architecture, so a collection whose first tags each exist for more than
+    three architectures lists fewer than ``LISTED_TAGS``. What is read grows with the caps, not with what
+    the collections hold."""
+    listed = (
+        select(Collection.id, Collection.name, Collection.created_at, Collection.updated_at)
+        .where(visible_collections(principal))
+        .order_by(Collection.name)
+        .limit(COLLECTIONS_LIMIT)
     )
-    first = _rows(session, select(numbered.c.id).where(numbered.c.number <= per_collection)).scalars().all()
-    if not first:
-        return []
-    # Ranked by name, so that a tag on several architectures counts once.
-    in_listing = func.dense_rank().over(partition_by=Container.collection_id, order_by=(Container.name, Tag.name))
-    tags = (
+    found = {row[0]: ListedCollection(*row, []) for row in _rows(session, listed)}
+    if found:
+        for ref in first_tags(session, listed.subquery(), LISTED_TAGS * ROWS_PER_LISTED_TAG):
+            tags = found[ref.collection_id].tags
+            if len(tags) < LISTED_TAGS and (not tags or tags[-1].uri != ref.uri):
+                tags.append(ref)
+    return list(found.values())
+
+
+def first_tags(session: Session, collections: Subquery, rows: int) -> list[TagRef]:
+    """The first ``rows`` tag rows of each of ``collections`` (id and name), as ``TAG_REF_COLUMNS`` in the
+    shub order: a lateral join on PostgreSQL, a correlated ``IN`` that SQLite runs once per collection (it
+    has no lateral joins), each answered by walking the indexes in order up to the ``LIMIT``."""
+    inner_tag, inner_container = aliased(Tag), aliased(Container)
+    first = (
         select(
-            Tag.image_id,
-            Container.collection_id,
-            Collection.name.label("collection"),
-            Container.name.label("container"),
-            Tag.name.label("tag"),
-            Tag.arch,
-            in_listing.label("number"),
+            inner_tag.id, inner_tag.image_id, inner_container.name.label("container"), inner_tag.name, inner_tag.arch
         )
-        .select_from(Tag)
-        .join(Tag.container)
-        .join(Container.collection)
-        # Both sides named, so that PostgreSQL reads those containers by key rather than all of them.
-        .where(Tag.container_id.in_(first), Container.id.in_(first))
-        .subquery()
+        .select_from(inner_container)
+        .join(inner_tag, inner_tag.container_id == inner_container.id)
+        .where(inner_container.collection_id == collections.c.id)
+        .order_by(inner_container.name, inner_tag.name, inner_tag.arch)
+        .limit(rows)
     )
-    c = tags.c
-    rows = _rows(
-        session,
-        select(c.image_id, c.collection_id, c.collection, c.container, c.tag)
-        .where(c.number <= per_collection)
-        .order_by(c.collection, c.container, c.tag, c.arch),
-    )
-    return unique_refs(rows)
+    if session.get_bind().dialect.name == "postgresql":
+        lateral = first.lateral()
+        c = lateral.c
+        query = select(c.image_id, collections.c.id, collections.c.name, c.container, c.name).select_from(
+            collections.join(lateral, true())
+        )
+        order = (collections.c.name, c.container, c.name, c.arch)
+    else:
+        ids = first.with_only_columns(inner_tag.id).correlate(collections)
+        query = (
+            select(Tag.image_id, collections.c.id, collections.c.name, Container.name, Tag.name)
+            .select_from(collections)
+            .join(Tag, Tag.id.in_(ids))
+            .join(Container, Container.id == Tag.container_id)
+        )
+        order = (collections.c.name, Container.name, Tag.name, Tag.arch)
+    return [TagRef(*row) for row in _rows(session, query.order_by(*order))]
 
 
 class LabelMatch(NamedTuple):
@@ -370,9 +455,9 @@ def label_search(session: Session, principal: Principal, key: str | None, value:
     tags of visible collections that carry them, ordered by label, at most ``TAGS_LIMIT`` rows read."""
     conditions = [visible_collections(principal)]
     if key is not None:
-        conditions.append(ImageLabel.key.ilike(containing(key), escape="\\"))
+        conditions.append(label_contains(session, ImageLabel.key, key))
     if value is not None:
-        conditions.append(ImageLabel.value.ilike(containing(value), escape="\\"))
+        conditions.append(label_contains(session, ImageLabel.value, value))
     rows = _rows(
         session,
         select(ImageLabel.key, ImageLabel.value, Collection.name, Container.name, Tag.name)
@@ -423,8 +508,4 @@ def shub_container_search(
         .order_by(Collection.name, Container.name, Tag.name, Tag.arch)
         .limit(TAGS_LIMIT),
     )
-    unique: dict[str, TagRow] = {}
-    for row in rows:
-        found = TagRow(*row)
-        unique.setdefault(found.uri, found)
-    return list(unique.values())
+    return [TagRow(*row) for row in first_of_each(rows, slice(1, 4))]
