@@ -76,7 +76,7 @@ def read_answer(
 
 
 def encoded(answer: Any) -> bytes:
-    """A model by its own serialiser, a JSON value as ``BaseHandler.write_json`` writes it."""
+    """A model by its own serialiser, any other JSON value with ``str`` for what JSON cannot hold (dates)."""
     if isinstance(answer, BaseModel):
         return answer.model_dump_json().encode()
     return json.dumps(answer, default=str).encode()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from ... import models
@@ -77,15 +77,6 @@ class ApiHandler(BaseHandler):
             return kind.model_validate(self.json_body(), context=context or None)
         except ValidationError as error:
             raise InvalidInput(refusal(error)) from None
-
-    def write_json(self, value: Any, status: int = 200) -> None:
-        """Answers are models (rendered by their own serialiser) or, for the few built by services, JSON values."""
-        if not isinstance(value, BaseModel):
-            super().write_json(value, status)
-            return
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.finish(value.model_dump_json())
 
     def error_body(self, status: int, code: str, message: str) -> dict[str, Any]:
         return models.ErrorBody.model_construct(code=code, message=message).model_dump()

@@ -18,7 +18,7 @@ from tornado import web
 from .. import credentials, logs
 from ..access import ANONYMOUS, Principal
 from ..auth import sessions
-from ..catalogue_cache import read_answer
+from ..catalogue_cache import encoded, read_answer
 from ..context import Registry
 from ..errors import CredentialRequired, Forbidden, InvalidInput, RegistryError, TooLarge, Unauthorized
 from ..services.images import Pull
@@ -236,9 +236,10 @@ class BaseHandler(web.RequestHandler):
                 reads.end(key, sharing, body)
 
     def write_json(self, value: Any, status: int = 200) -> None:
+        """Answer a model (by its own serialiser) or a JSON value, encoded as cached answers are."""
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(value, default=str))
+        self.finish(encoded(value))
 
     def error_body(self, status: int, code: str, message: str) -> dict[str, Any]:
         """The error envelope of this surface; overridden by each protocol adapter."""
