@@ -57,18 +57,6 @@ class Site:
     issuer: str
     registry_args: list[str]
 
-    @property
-    def public_url(self) -> str:
-        return self.hub.public_url
-
-    @property
-    def registry_url(self) -> str:
-        return self.hub.registry_url
-
-    @property
-    def home(self) -> Path:
-        return self.hub.home
-
     def sign_in(self, name: str) -> httpx.Client:
         """A browser that signed in to the hub at the identity provider as ``name``."""
         browser = httpx.Client(timeout=30, follow_redirects=False)
@@ -79,7 +67,7 @@ class Site:
         def at_provider(url: httpx.URL) -> bool:
             return str(url).startswith(f"{self.issuer}/oauth2/authorize") or signed_in(url)
 
-        target = follow(browser, browser.get(f"{self.public_url}/hub/oauth_login"), at_provider)
+        target = follow(browser, browser.get(f"{self.hub.public_url}/hub/oauth_login"), at_provider)
         if not signed_in(target):
             response = httpx.post(target, data={"sub": name}, timeout=30)  # the provider's sign-in form
             follow(browser, response, signed_in)
@@ -195,14 +183,14 @@ def test_sign_in_then_push_share_and_pull_from_the_single_user_server(site: Site
     run_cli("admin", "add-team-member", "lab-team", "bob", *site.registry_args)
 
     site.start_server("alice")
-    (site.home / "alice" / "images").mkdir(parents=True, exist_ok=True)
+    (site.hub.home / "alice" / "images").mkdir(parents=True, exist_ok=True)
     image = make_sif(
         build_go_program("mksif", tmp_path / "gobin"),
-        site.home / "alice" / "images" / "tools.sif",
+        site.hub.home / "alice" / "images" / "tools.sif",
         size=512 << 10,
         deffile="Bootstrap: docker\nFrom: alpine\n",
     )
-    server = f"{site.public_url}/user/alice"
+    server = f"{site.hub.public_url}/user/alice"
 
     browser = site.sign_in("alice")  # the person's own browser, through the hub's OAuth to her server
     lab_page = browser.get(f"{server}/lab", follow_redirects=True)
@@ -210,7 +198,7 @@ def test_sign_in_then_push_share_and_pull_from_the_single_user_server(site: Site
     me = browser.get(f"{server}/sregistry/api/whoami")
     browser.close()
     assert me.status_code == 200, me.text
-    assert me.json()["user"]["name"] == "alice" and me.json()["registry_url"] == site.registry_url
+    assert me.json()["user"]["name"] == "alice" and me.json()["registry_url"] == site.hub.registry_url
 
     lab = httpx.Client(
         base_url=f"{server}/sregistry/api", timeout=60, headers={"Authorization": f"token {site.server_token('alice')}"}
@@ -247,7 +235,7 @@ def test_sign_in_then_push_share_and_pull_from_the_single_user_server(site: Site
     printed = asyncio.run(run_in_kernel(server, site.server_token("alice"), code)).split("\n")
     assert printed[0] == "alice JUPYTERHUB_API_TOKEN", printed
     assert printed[1] == transfer["result"]["digest"]
-    assert (site.home / "alice" / "pulled.sif").read_bytes() == image.read_bytes()
+    assert (site.hub.home / "alice" / "pulled.sif").read_bytes() == image.read_bytes()
     lab.close()
 
 
@@ -256,7 +244,9 @@ def test_someone_without_the_service_scope_is_told_why(site: Site) -> None:
     site.start_server("carol")
     token = site.server_token("carol")
     with httpx.Client(
-        base_url=f"{site.public_url}/user/carol/sregistry/api", timeout=60, headers={"Authorization": f"token {token}"}
+        base_url=f"{site.hub.public_url}/user/carol/sregistry/api",
+        timeout=60,
+        headers={"Authorization": f"token {token}"},
     ) as lab:
         me = lab.get("/whoami").json()
         assert me["user"] is None and "JupyterHub token" in me["message"] and "administrators" in me["message"]
